@@ -1,0 +1,1 @@
+namespace MobyDistribution.TestBed { internal static class Placeholder { } }
