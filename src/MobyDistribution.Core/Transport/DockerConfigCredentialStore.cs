@@ -1,0 +1,218 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Text;
+using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace MobyDistribution.Transport
+{
+    /// <summary>
+    /// Credentials from Docker's <c>config.json</c> (<c>$DOCKER_CONFIG/config.json</c>, else <c>~/.docker/config.json</c>):
+    /// <c>credHelpers</c> for the host, then <c>credsStore</c>, then the <c>auths</c> entry, as docker resolves them.
+    /// Credential helpers run as <c>docker-credential-NAME get</c> with the server on standard input.
+    /// </summary>
+    public sealed class DockerConfigCredentialStore
+    {
+        private const int MaxConfigBytes = 4 * 1024 * 1024;
+        private static readonly TimeSpan HelperTimeout = TimeSpan.FromSeconds(30);
+
+        public DockerConfigCredentialStore(string? configPath = null)
+        {
+            ConfigPath = configPath ?? DefaultConfigPath();
+        }
+
+        /// <summary>The config file read (it may not exist).</summary>
+        public string ConfigPath { get; }
+
+        public static string DefaultConfigPath()
+        {
+            var dir = Environment.GetEnvironmentVariable("DOCKER_CONFIG");
+            if (string.IsNullOrEmpty(dir))
+            {
+                var home = Environment.GetEnvironmentVariable("HOME");
+                if (string.IsNullOrEmpty(home)) home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+                dir = Path.Combine(home ?? ".", ".docker");
+            }
+            return Path.Combine(dir!, "config.json");
+        }
+
+        /// <summary>The registries named in the config (auths and credHelpers), for completion and listing.</summary>
+        public IReadOnlyList<string> ListRegistries()
+        {
+            var result = new List<string>();
+            using var doc = Load();
+            if (doc == null) return result;
+            foreach (var section in new[] { "auths", "credHelpers" })
+            {
+                if (doc.RootElement.TryGetProperty(section, out var obj) && obj.ValueKind == JsonValueKind.Object)
+                    foreach (var p in obj.EnumerateObject())
+                    {
+                        var name = NormalizeKey(p.Name);
+                        if (!result.Contains(name)) result.Add(name);
+                    }
+            }
+            return result;
+        }
+
+        /// <summary>Finds credentials for a registry, or null for anonymous access.</summary>
+        public async Task<RegistryCredential?> GetAsync(string registry, CancellationToken cancellationToken = default)
+        {
+            using var doc = Load();
+            if (doc == null) return null;
+            var root = doc.RootElement;
+            var serverKeys = ServerKeys(registry);
+
+            string? helper = null;
+            if (root.TryGetProperty("credHelpers", out var helpers) && helpers.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var p in helpers.EnumerateObject())
+                    if (Matches(p.Name, registry) && p.Value.ValueKind == JsonValueKind.String) { helper = p.Value.GetString(); break; }
+            }
+            if (helper == null && root.TryGetProperty("credsStore", out var store) && store.ValueKind == JsonValueKind.String)
+                helper = store.GetString();
+            if (!string.IsNullOrEmpty(helper))
+            {
+                var fromHelper = await RunHelperAsync(helper!, serverKeys[0], cancellationToken).ConfigureAwait(false);
+                if (fromHelper != null) return fromHelper;
+            }
+
+            if (root.TryGetProperty("auths", out var auths) && auths.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var p in auths.EnumerateObject())
+                {
+                    if (!Matches(p.Name, registry) || p.Value.ValueKind != JsonValueKind.Object) continue;
+                    var entry = p.Value;
+                    string source = "docker config: " + ConfigPath;
+                    if (entry.TryGetProperty("identitytoken", out var it) && it.ValueKind == JsonValueKind.String && it.GetString()!.Length > 0)
+                        return RegistryCredential.FromIdentityToken(it.GetString()!, null, source);
+                    string? user = null, pass = null;
+                    if (entry.TryGetProperty("auth", out var auth) && auth.ValueKind == JsonValueKind.String && auth.GetString()!.Length > 0)
+                    {
+                        string decoded;
+                        try { decoded = Encoding.UTF8.GetString(Convert.FromBase64String(auth.GetString()!)); }
+                        catch (FormatException) { throw new InvalidDataException($"The 'auth' entry for '{p.Name}' in {ConfigPath} is not valid base64."); }
+                        int colon = decoded.IndexOf(':');
+                        if (colon <= 0) throw new InvalidDataException($"The 'auth' entry for '{p.Name}' in {ConfigPath} is not 'user:password'.");
+                        user = decoded.Substring(0, colon);
+                        pass = decoded.Substring(colon + 1);
+                    }
+                    else
+                    {
+                        if (entry.TryGetProperty("username", out var u) && u.ValueKind == JsonValueKind.String) user = u.GetString();
+                        if (entry.TryGetProperty("password", out var pw) && pw.ValueKind == JsonValueKind.String) pass = pw.GetString();
+                    }
+                    if (!string.IsNullOrEmpty(user)) return RegistryCredential.FromPassword(user!, pass ?? string.Empty, source);
+                }
+            }
+            return null;
+        }
+
+        private JsonDocument? Load()
+        {
+            var info = new FileInfo(ConfigPath);
+            if (!info.Exists) return null;
+            if (info.Length > MaxConfigBytes) throw new InvalidDataException($"{ConfigPath} is larger than {MaxConfigBytes} bytes.");
+            try
+            {
+                return JsonDocument.Parse(File.ReadAllBytes(ConfigPath), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+            }
+            catch (JsonException e)
+            {
+                throw new InvalidDataException($"{ConfigPath} is not valid JSON: {e.Message}", e);
+            }
+        }
+
+        /// <summary>Keys docker uses for a registry: Docker Hub is stored under its legacy v1 URL.</summary>
+        private static string[] ServerKeys(string registry) =>
+            registry == ImageReference.DockerHubRegistry
+                ? new[] { "https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io" }
+                : new[] { registry };
+
+        /// <summary>Reduces a config key (possibly a URL) to host[:port], with Docker Hub's aliases folded.</summary>
+        internal static string NormalizeKey(string key)
+        {
+            var k = key.Trim();
+            int sep = k.IndexOf("://", StringComparison.Ordinal);
+            if (sep >= 0) k = k.Substring(sep + 3);
+            int slash = k.IndexOf('/');
+            if (slash >= 0) k = k.Substring(0, slash);
+            k = k.ToLowerInvariant();
+            if (k == "index.docker.io" || k == "registry-1.docker.io") k = ImageReference.DockerHubRegistry;
+            return k;
+        }
+
+        private static bool Matches(string key, string registry) =>
+            string.Equals(NormalizeKey(key), registry.ToLowerInvariant(), StringComparison.Ordinal);
+
+        private async Task<RegistryCredential?> RunHelperAsync(string helper, string server, CancellationToken cancellationToken)
+        {
+            foreach (var c in helper)
+                if (!(char.IsLetterOrDigit(c) || c == '-' || c == '_' || c == '.'))
+                    throw new InvalidDataException($"Credential helper name '{helper}' in {ConfigPath} is not a plain name.");
+            var psi = new ProcessStartInfo("docker-credential-" + helper, "get")
+            {
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+                CreateNoWindow = true,
+            };
+            Process process;
+            try { process = Process.Start(psi)!; }
+            catch (System.ComponentModel.Win32Exception e)
+            {
+                throw new InvalidOperationException($"Docker's config names the credential helper 'docker-credential-{helper}', but it could not be started: {e.Message}", e);
+            }
+            using (process)
+            {
+                await process.StandardInput.WriteAsync(server).ConfigureAwait(false);
+                process.StandardInput.Close();
+                var stdoutTask = process.StandardOutput.ReadToEndAsync();
+                var stderrTask = process.StandardError.ReadToEndAsync();
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(HelperTimeout);
+                var exited = new TaskCompletionSource<bool>();
+                process.EnableRaisingEvents = true;
+                process.Exited += (_, _) => exited.TrySetResult(true);
+                if (process.HasExited) exited.TrySetResult(true);
+                using (timeout.Token.Register(() => exited.TrySetCanceled()))
+                {
+                    try { await exited.Task.ConfigureAwait(false); }
+                    catch (OperationCanceledException)
+                    {
+                        try { process.Kill(); } catch (InvalidOperationException) { }
+                        cancellationToken.ThrowIfCancellationRequested();
+                        throw new TimeoutException($"Credential helper docker-credential-{helper} did not answer within {HelperTimeout.TotalSeconds} s.");
+                    }
+                }
+                var stdout = await stdoutTask.ConfigureAwait(false);
+                var stderr = await stderrTask.ConfigureAwait(false);
+                if (process.ExitCode != 0)
+                {
+                    // Helpers say "credentials not found in native keychain" when they hold nothing: anonymous, not an error.
+                    if ((stdout + stderr).IndexOf("not found", StringComparison.OrdinalIgnoreCase) >= 0) return null;
+                    throw new InvalidOperationException($"Credential helper docker-credential-{helper} failed (exit {process.ExitCode}).");
+                }
+                try
+                {
+                    using var doc = JsonDocument.Parse(stdout);
+                    var root = doc.RootElement;
+                    var user = root.TryGetProperty("Username", out var u) ? u.GetString() : null;
+                    var secret = root.TryGetProperty("Secret", out var s) ? s.GetString() : null;
+                    if (string.IsNullOrEmpty(secret)) return null;
+                    var source = "credential helper: docker-credential-" + helper;
+                    return user == "<token>"
+                        ? RegistryCredential.FromIdentityToken(secret!, null, source)
+                        : RegistryCredential.FromPassword(user ?? string.Empty, secret!, source);
+                }
+                catch (JsonException)
+                {
+                    throw new InvalidDataException($"Credential helper docker-credential-{helper} answered with something that is not JSON.");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+using System;
+using System.Collections.Generic;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace MobyDistribution.Transport
+{
+    /// <summary>
+    /// Removes secrets from what is shown: user info in URLs, every query value but a few harmless ones
+    /// (so <c>_state</c>, presigned signatures and tokens never appear), and bearer/basic credentials in text.
+    /// </summary>
+    public static class Redaction
+    {
+        private const string Mask = "REDACTED";
+
+        // Query keys whose values say nothing secret and help a reader of the log.
+        private static readonly HashSet<string> SafeQueryKeys = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
+        {
+            "digest", "mount", "from", "n", "last", "service", "scope",
+        };
+
+        private static readonly Regex AuthHeaderPattern = new Regex(
+            @"\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/=]+", RegexOptions.Compiled | RegexOptions.IgnoreCase);
+
+        private static readonly Regex UrlPattern = new Regex(@"https?://[^\s""'<>]+", RegexOptions.Compiled | RegexOptions.IgnoreCase);
+
+        /// <summary>A URL with user info removed and every query value outside a short safe list replaced.</summary>
+        public static string Url(Uri? uri)
+        {
+            if (uri == null) return string.Empty;
+            if (!uri.IsAbsoluteUri) return Url(uri.OriginalString);
+            var builder = new StringBuilder();
+            builder.Append(uri.Scheme).Append("://").Append(uri.Authority).Append(uri.AbsolutePath);
+            AppendQuery(builder, uri.Query);
+            return builder.ToString();
+        }
+
+        /// <summary>Redacts a URL given as text (absolute or relative).</summary>
+        public static string Url(string? url)
+        {
+            if (string.IsNullOrEmpty(url)) return string.Empty;
+            if (Uri.TryCreate(url, UriKind.Absolute, out var abs) && (abs.Scheme == "http" || abs.Scheme == "https")) return Url(abs);
+            int q = url!.IndexOf('?');
+            if (q < 0) return url;
+            var builder = new StringBuilder(url.Substring(0, q));
+            AppendQuery(builder, url.Substring(q));
+            return builder.ToString();
+        }
+
+        /// <summary>Redacts URLs and Authorization-style credentials in free text (exception messages, bodies).</summary>
+        public static string Text(string? text)
+        {
+            if (string.IsNullOrEmpty(text)) return string.Empty;
+            var s = AuthHeaderPattern.Replace(text!, m => m.Groups[1].Value + " " + Mask);
+            return UrlPattern.Replace(s, m => Url(m.Value));
+        }
+
+        private static void AppendQuery(StringBuilder builder, string query)
+        {
+            if (string.IsNullOrEmpty(query) || query == "?") return;
+            var parts = query.TrimStart('?').Split('&');
+            builder.Append('?');
+            for (int i = 0; i < parts.Length; i++)
+            {
+                if (i > 0) builder.Append('&');
+                var part = parts[i];
+                int eq = part.IndexOf('=');
+                var key = eq >= 0 ? part.Substring(0, eq) : part;
+                builder.Append(key);
+                if (eq >= 0)
+                {
+                    builder.Append('=');
+                    builder.Append(SafeQueryKeys.Contains(Uri.UnescapeDataString(key)) ? part.Substring(eq + 1) : Mask);
+                }
+            }
+        }
+    }
+}
