@@ -243,6 +243,11 @@ namespace MobyDistribution.Transport
                     response = await SendFollowingRedirectsAsync(request, uri, forceToken, cancellationToken).ConfigureAwait(false);
                     forceToken = false;
                 }
+                catch (HttpRequestException e) when (Inner<RegistryException>(e) is RegistryException fromBody)
+                {
+                    // The request body (a verifying stream) refused its content: that is the error, not the connection.
+                    throw fromBody;
+                }
                 catch (Exception e) when (IsTransient(e, cancellationToken))
                 {
                     var reason = DescribeTransient(e);
@@ -282,6 +287,12 @@ namespace MobyDistribution.Transport
                 }
                 return response;
             }
+        }
+
+        internal static T? Inner<T>(Exception e) where T : Exception
+        {
+            for (var x = e.InnerException; x != null; x = x.InnerException) if (x is T t) return t;
+            return null;
         }
 
         internal static bool IsRetryableStatus(int status) =>

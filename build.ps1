@@ -1,0 +1,135 @@
+<#
+.SYNOPSIS
+    Builds, tests, packages and demonstrates the MobyDistribution module.
+.DESCRIPTION
+    dotnet pwsh ./build.ps1                 builds Release and lays out out/MobyDistribution (importable)
+    dotnet pwsh ./build.ps1 -Task Test      builds, runs xUnit (Core) and Pester (module), prints 'N passed, N failed'
+    dotnet pwsh ./build.ps1 -Task Demo      builds, starts a throwaway local registry and uses the module against it
+    dotnet pwsh ./build.ps1 -Task Package   builds and writes a .nupkg of the module to out/
+    dotnet pwsh ./build.ps1 -Task Bench     runs the benchmark against skopeo (bench/)
+#>
+[CmdletBinding()]
+param(
+    [ValidateSet('Build', 'Test', 'Demo', 'Package', 'Bench')]
+    [string] $Task = 'Build',
+    [ValidateSet('Release', 'Debug')]
+    [string] $Configuration = 'Release',
+    # Pester only: run the Pester tests whose file name matches.
+    [string] $PesterFilter = '*'
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+$root = $PSScriptRoot
+$out = Join-Path $root 'out'
+$moduleOut = Join-Path $out 'MobyDistribution'
+
+function Invoke-Native([string] $File, [string[]] $Arguments) {
+    & $File @Arguments
+    if ($LASTEXITCODE -ne 0) { throw "$File $($Arguments -join ' ') failed with exit code $LASTEXITCODE" }
+}
+
+function Get-ModuleVersion {
+    [xml] $props = Get-Content (Join-Path $root 'Directory.Build.props') -Raw
+    return ($props.Project.PropertyGroup | Where-Object { $_['Version'] } | Select-Object -First 1).Version
+}
+
+function Invoke-Build {
+    $project = Join-Path $root 'src/MobyDistribution.PowerShell/MobyDistribution.PowerShell.csproj'
+    $bin = Join-Path $out "bin/$Configuration"
+    Invoke-Native dotnet @('build', $project, '-c', $Configuration, '-o', $bin, '--nologo', '-v', 'q', '-clp:ErrorsOnly')
+
+    if (Test-Path $moduleOut) { Remove-Item $moduleOut -Recurse -Force }
+    New-Item -ItemType Directory -Path $moduleOut | Out-Null
+    # The module's own assemblies and every dependency Windows PowerShell 5.1 needs beside them.
+    Get-ChildItem $bin -Filter '*.dll' | Copy-Item -Destination $moduleOut
+    Get-ChildItem $bin -Filter 'MobyDistribution.*.xml' | Copy-Item -Destination $moduleOut
+    Copy-Item (Join-Path $root 'src/MobyDistribution.PowerShell/MobyDistribution.format.ps1xml') $moduleOut
+    $help = Join-Path $root 'en-US'
+    if (Get-ChildItem $help -File -ErrorAction SilentlyContinue) {
+        Copy-Item $help (Join-Path $moduleOut 'en-US') -Recurse
+    }
+    # One version number, in Directory.Build.props, stamped into the manifest.
+    $version = Get-ModuleVersion
+    $manifest = Get-Content (Join-Path $root 'MobyDistribution.psd1') -Raw
+    $manifest = $manifest -replace "ModuleVersion\s*=\s*'[^']*'", "ModuleVersion = '$version'"
+    Set-Content -Path (Join-Path $moduleOut 'MobyDistribution.psd1') -Value $manifest -Encoding utf8
+    Write-Host "Module $version laid out at $moduleOut"
+}
+
+function Get-PesterModulePath {
+    $restore = Join-Path $root 'tests/Pester/Pester.Restore.csproj'
+    Invoke-Native dotnet @('restore', $restore, '--nologo', '-v', 'q')
+    $packages = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { Join-Path ([Environment]::GetFolderPath('UserProfile')) '.nuget/packages' }
+    $psd1 = Join-Path $packages 'pester/5.7.1/tools/Pester.psd1'
+    if (-not (Test-Path $psd1)) { throw "Pester 5.7.1 was not restored to $psd1" }
+    return $psd1
+}
+
+function Invoke-Tests {
+    Invoke-Build
+    $results = Join-Path $out 'test-results'
+    if (Test-Path $results) { Remove-Item $results -Recurse -Force }
+    New-Item -ItemType Directory -Path $results | Out-Null
+
+    # xUnit: Core against the real registries of the test bed.
+    $xunitFailedToRun = $false
+    & dotnet test (Join-Path $root 'tests/MobyDistribution.Core.Tests/MobyDistribution.Core.Tests.csproj') -c $Configuration --nologo `
+        --logger "trx;LogFileName=core.trx" --results-directory $results
+    if ($LASTEXITCODE -ne 0 -and -not (Get-ChildItem $results -Filter '*.trx' -Recurse)) { $xunitFailedToRun = $true }
+    $xPassed = 0; $xFailed = 0; $xSkipped = 0
+    foreach ($trx in Get-ChildItem $results -Filter '*.trx' -Recurse) {
+        [xml] $doc = Get-Content $trx.FullName -Raw
+        $c = $doc.TestRun.ResultSummary.Counters
+        $xPassed += [int] $c.passed; $xFailed += [int] $c.failed + [int] $c.error + [int] $c.timeout + [int] $c.aborted
+        $xSkipped += [int] $c.notExecuted
+    }
+    if ($xunitFailedToRun) { $xFailed += 1; Write-Warning 'The xUnit run failed before it produced results.' }
+
+    # Pester: the built module, imported in a fresh pwsh -NoProfile by the tests themselves.
+    $pester = Get-PesterModulePath
+    $testBed = Join-Path $root 'tests/MobyDistribution.TestBed/MobyDistribution.TestBed.csproj'
+    Invoke-Native dotnet @('build', $testBed, '-c', $Configuration, '--nologo', '-v', 'q', '-clp:ErrorsOnly')
+    $pesterJson = Join-Path $results 'pester.json'
+    $script = @"
+`$ErrorActionPreference = 'Stop'
+Import-Module '$pester'
+`$config = New-PesterConfiguration
+`$config.Run.Path = '$(Join-Path $root 'tests/Pester')'
+`$config.Run.PassThru = `$true
+`$config.Filter.FullName = @()
+`$config.Output.Verbosity = 'Detailed'
+`$config.TestResult.Enabled = `$true
+`$config.TestResult.OutputPath = '$(Join-Path $results 'pester.xml')'
+`$files = Get-ChildItem '$(Join-Path $root 'tests/Pester')' -Filter '*.Tests.ps1' | Where-Object Name -like '$PesterFilter'
+`$config.Run.Path = @(`$files.FullName)
+`$r = Invoke-Pester -Configuration `$config
+@{ Passed = `$r.PassedCount; Failed = `$r.FailedCount + `$r.FailedBlocksCount + `$r.FailedContainersCount; Skipped = `$r.SkippedCount } | ConvertTo-Json | Set-Content '$pesterJson'
+"@
+    $env:MOBY_MODULE_PATH = Join-Path $moduleOut 'MobyDistribution.psd1'
+    $env:MOBY_TESTBED_PATH = Join-Path $root "tests/MobyDistribution.TestBed/bin/$Configuration/net10.0/MobyDistribution.TestBed.dll"
+    $pwsh = (Get-Process -Id $PID).Path
+    & $pwsh -NoProfile -NonInteractive -Command $script
+    $pPassed = 0; $pFailed = 0; $pSkipped = 0
+    if (Test-Path $pesterJson) {
+        $p = Get-Content $pesterJson -Raw | ConvertFrom-Json
+        $pPassed = [int] $p.Passed; $pFailed = [int] $p.Failed; $pSkipped = [int] $p.Skipped
+    } else {
+        Write-Warning 'The Pester run failed before it produced results.'
+        $pFailed = 1
+    }
+
+    Write-Host "xUnit: $xPassed passed, $xFailed failed, $xSkipped skipped"
+    Write-Host "Pester: $pPassed passed, $pFailed failed, $pSkipped skipped"
+    $passed = $xPassed + $pPassed; $failed = $xFailed + $pFailed; $skipped = $xSkipped + $pSkipped
+    Write-Host "$passed passed, $failed failed, $skipped skipped"
+    if ($failed -gt 0) { exit 1 }
+}
+
+switch ($Task) {
+    'Build' { Invoke-Build }
+    'Test' { Invoke-Tests }
+    'Demo' { Invoke-Build; & (Join-Path $root 'demo/Demo.ps1') -ModulePath (Join-Path $moduleOut 'MobyDistribution.psd1') }
+    'Package' { Invoke-Build; & (Join-Path $root 'build/Package.ps1') -ModuleDirectory $moduleOut -OutputDirectory $out }
+    'Bench' { Invoke-Build; & (Join-Path $root 'bench/Bench.ps1') -ModulePath (Join-Path $moduleOut 'MobyDistribution.psd1') }
+}

@@ -1,0 +1,383 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using MobyDistribution.Errors;
+using MobyDistribution.Manifests;
+using MobyDistribution.Registry;
+
+namespace MobyDistribution.Operations
+{
+    /// <summary>What a copy does with one blob.</summary>
+    public enum BlobCopyAction
+    {
+        /// <summary>Streamed from the source registry to the destination.</summary>
+        Transfer,
+        /// <summary>Mounted from the source repository (same registry); nothing is transferred.</summary>
+        Mount,
+        /// <summary>Already at the destination.</summary>
+        Skip,
+        /// <summary>A foreign (non-distributable) layer with URLs of its own: left where it is, as docker does.</summary>
+        Foreign,
+    }
+
+    /// <summary>One blob of a copy plan.</summary>
+    public sealed class BlobCopyStep
+    {
+        internal BlobCopyStep(Descriptor descriptor, BlobCopyAction action)
+        {
+            Descriptor = descriptor;
+            Action = action;
+        }
+
+        public Descriptor Descriptor { get; }
+        public Digest Digest => Descriptor.Digest;
+        public long Size => Descriptor.Size;
+        public string MediaType => Descriptor.MediaType;
+        public BlobCopyAction Action { get; internal set; }
+
+        public override string ToString() => $"{Action} {Digest} ({Size} bytes)";
+    }
+
+    /// <summary>One manifest a copy pushes, in push order (children before the index that names them).</summary>
+    public sealed class ManifestCopyStep
+    {
+        internal ManifestCopyStep(ManifestContent content, string reference, Platform? platform)
+        {
+            Content = content;
+            Reference = reference;
+            Platform = platform;
+        }
+
+        internal ManifestContent Content { get; }
+        public Digest Digest => Content.Digest;
+        public string MediaType => Content.MediaType;
+        public long Size => Content.Bytes.Length;
+
+        /// <summary>The tag or digest it is pushed under.</summary>
+        public string Reference { get; }
+
+        public Platform? Platform { get; }
+    }
+
+    /// <summary>Options of a copy.</summary>
+    public sealed class ImageCopyOptions
+    {
+        /// <summary>Copy only these platforms of an index, into a new index (whose digest differs from the source's).</summary>
+        public IReadOnlyList<Platform>? Platforms { get; set; }
+
+        /// <summary>Blobs transferred at once.</summary>
+        public int ThrottleLimit { get; set; } = 4;
+
+        /// <summary>Whole-blob retries after a transfer fails midway (on top of the transport's request retries).</summary>
+        public int BlobAttempts { get; set; } = 3;
+    }
+
+    /// <summary>What a copy will do: the blobs and their actions, the manifests to push, and the resulting digest.</summary>
+    public sealed class ImageCopyPlan
+    {
+        internal ImageCopyPlan(ImageReference source, ImageReference destination, Descriptor sourceDescriptor,
+            IReadOnlyList<BlobCopyStep> blobs, IReadOnlyList<ManifestCopyStep> manifests, bool digestChanges)
+        {
+            Source = source;
+            Destination = destination;
+            SourceDescriptor = sourceDescriptor;
+            Blobs = blobs;
+            Manifests = manifests;
+            DigestChanges = digestChanges;
+        }
+
+        public ImageReference Source { get; }
+
+        /// <summary>Where the copy goes, with the tag or digest it is pushed under.</summary>
+        public ImageReference Destination { get; }
+
+        public Descriptor SourceDescriptor { get; }
+        public IReadOnlyList<BlobCopyStep> Blobs { get; }
+        public IReadOnlyList<ManifestCopyStep> Manifests { get; }
+
+        /// <summary>The manifest pushed last (the one the destination tag points at).</summary>
+        public ManifestCopyStep Root => Manifests[Manifests.Count - 1];
+
+        /// <summary>True when a platform subset makes a new index, so the destination digest differs from the source's.</summary>
+        public bool DigestChanges { get; }
+
+        public long BytesToTransfer => Blobs.Where(b => b.Action == BlobCopyAction.Transfer).Sum(b => Math.Max(0, b.Size));
+        public int TransferCount => Blobs.Count(b => b.Action == BlobCopyAction.Transfer);
+        public int MountCount => Blobs.Count(b => b.Action == BlobCopyAction.Mount);
+        public int SkipCount => Blobs.Count(b => b.Action == BlobCopyAction.Skip || b.Action == BlobCopyAction.Foreign);
+    }
+
+    /// <summary>The outcome of a copy.</summary>
+    public sealed class ImageCopyResult
+    {
+        internal ImageCopyResult(ImageCopyPlan plan, Descriptor destination, long bytesTransferred)
+        {
+            Plan = plan;
+            Descriptor = destination;
+            BytesTransferred = bytesTransferred;
+        }
+
+        public ImageCopyPlan Plan { get; }
+
+        /// <summary>The destination manifest's descriptor; its Source is the destination reference pinned to the digest.</summary>
+        public Descriptor Descriptor { get; }
+
+        public long BytesTransferred { get; }
+    }
+
+    /// <summary>
+    /// Copies an image between repositories and registries (the seed's <c>ImageRef.from_image</c> + <c>push</c>, crane copy):
+    /// manifests byte for byte (the digest is kept), blobs skipped when present, mounted within a registry, otherwise
+    /// streamed registry to registry with no temporary file, several at once.
+    /// </summary>
+    public sealed class ImageCopier
+    {
+        private readonly Func<ImageReference, RegistryClient> _clients;
+
+        /// <summary>A copier using the clients of <paramref name="connections"/> (credentials per registry).</summary>
+        public ImageCopier(RegistryConnections connections) : this(r => connections.GetClient(r)) { }
+
+        /// <summary>A copier with a client for each reference's registry.</summary>
+        public ImageCopier(Func<ImageReference, RegistryClient> clients) => _clients = clients ?? throw new ArgumentNullException(nameof(clients));
+
+        /// <summary>
+        /// Works out what a copy would do without changing anything: reads the source manifests and asks the destination
+        /// which blobs it has. A destination without tag or digest takes the source's tag (or digest).
+        /// </summary>
+        public async Task<ImageCopyPlan> PlanAsync(ImageReference source, ImageReference destination, ImageCopyOptions? options = null, CancellationToken cancellationToken = default)
+        {
+            options ??= new ImageCopyOptions();
+            var src = _clients(source);
+            var dst = _clients(destination);
+            var root = await src.Manifests.GetContentAsync(source.Repository, source.Reference, cancellationToken).ConfigureAwait(false);
+            var manifest = Parse(root, source);
+            var manifests = new List<ManifestCopyStep>();
+            var blobs = new List<Descriptor>();
+            bool digestChanges = false;
+            ManifestContent rootToPush = root;
+
+            if (manifest is ImageIndex index)
+            {
+                var children = index.Manifests.ToList();
+                if (options.Platforms != null && options.Platforms.Count > 0)
+                {
+                    var chosen = new List<Descriptor>();
+                    foreach (var p in options.Platforms)
+                    {
+                        var match = index.FindPlatform(p) ?? throw new RegistryException(RegistryErrorKind.NotFound,
+                            $"{source} has no image for platform {p}; it has {string.Join(", ", index.Platforms)}.");
+                        if (!chosen.Any(c => c.Digest == match.Digest)) chosen.Add(match);
+                    }
+                    if (chosen.Count != children.Count)
+                    {
+                        var subset = index.WithManifests(children.Where(c => chosen.Any(x => x.Digest == c.Digest)));
+                        rootToPush = new ManifestContent(subset.RawBytes, subset.MediaType, subset.Digest, null);
+                        digestChanges = true;
+                    }
+                    children = children.Where(c => chosen.Any(x => x.Digest == c.Digest)).ToList();
+                }
+                await Task.WhenAll(children.Select(c => FetchChildAsync(src, source, c, blobs, manifests, cancellationToken))).ConfigureAwait(false);
+            }
+            else if (manifest is ImageManifest image)
+            {
+                blobs.AddRange(image.References());
+            }
+            else
+            {
+                throw new RegistryException(RegistryErrorKind.Unsupported, $"{source} is a Docker schema1 manifest; registries no longer accept it, so it cannot be copied.");
+            }
+
+            var target = Target(source, destination, rootToPush.Digest);
+            manifests.Add(new ManifestCopyStep(rootToPush, target.Tag ?? rootToPush.Digest.ToString(), null));
+            var steps = await PlanBlobsAsync(src, source, dst, destination, blobs, cancellationToken).ConfigureAwait(false);
+            return new ImageCopyPlan(source, target, root.ToDescriptor(), steps, manifests, digestChanges);
+        }
+
+        private static Manifest Parse(ManifestContent content, ImageReference where)
+        {
+            try { return Manifest.Parse(content.Bytes, content.MediaType); }
+            catch (InvalidDataException e)
+            {
+                throw new RegistryException(RegistryErrorKind.Unsupported, $"The manifest of {where} cannot be copied: {e.Message}", e);
+            }
+        }
+
+        private static async Task<bool> FetchChildAsync(RegistryClient src, ImageReference source, Descriptor child,
+            List<Descriptor> blobs, List<ManifestCopyStep> manifests, CancellationToken cancellationToken)
+        {
+            var content = await src.Manifests.GetContentAsync(source.Repository, child.Digest.ToString(), cancellationToken).ConfigureAwait(false);
+            var parsed = Parse(content, source.WithDigest(child.Digest));
+            if (!(parsed is ImageManifest image))
+                throw new RegistryException(RegistryErrorKind.Unsupported, $"{source} nests a {parsed.MediaType} in its index; only image manifests are copied.");
+            lock (manifests)
+            {
+                blobs.AddRange(image.References());
+                manifests.Add(new ManifestCopyStep(content, content.Digest.ToString(), child.Platform));
+            }
+            return true;
+        }
+
+        /// <summary>The destination with the tag or digest it is pushed under.</summary>
+        private static ImageReference Target(ImageReference source, ImageReference destination, Digest rootDigest)
+        {
+            if (destination.Digest != null && destination.Digest != rootDigest)
+                throw new RegistryException(RegistryErrorKind.InvalidRequest,
+                    $"The destination names digest {destination.Digest}, but the manifest copied is {rootDigest}.");
+            if (destination.Tag != null) return destination.WithDigest(null).WithTag(destination.Tag);
+            if (destination.Digest != null) return destination.WithoutReference().WithDigest(rootDigest);
+            return source.Tag != null ? destination.WithTag(source.Tag) : destination.WithoutReference().WithDigest(rootDigest);
+        }
+
+        private static async Task<List<BlobCopyStep>> PlanBlobsAsync(RegistryClient src, ImageReference source, RegistryClient dst, ImageReference destination,
+            List<Descriptor> blobs, CancellationToken cancellationToken)
+        {
+            var unique = new List<Descriptor>();
+            foreach (var b in blobs) if (!unique.Any(u => u.Digest == b.Digest)) unique.Add(b);
+            bool sameRegistry = string.Equals(source.Registry, destination.Registry, StringComparison.OrdinalIgnoreCase);
+            using var throttle = new SemaphoreSlim(8);
+            var steps = await Task.WhenAll(unique.Select(async d =>
+            {
+                if (d.Urls != null && d.Urls.Count > 0 && (d.MediaType.Contains("foreign") || d.MediaType.Contains("nondistributable")))
+                    return new BlobCopyStep(d, BlobCopyAction.Foreign);
+                await throttle.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    var exists = await dst.Blobs.TryGetDescriptorAsync(destination.Repository, d.Digest, cancellationToken).ConfigureAwait(false);
+                    if (exists != null) return new BlobCopyStep(d, BlobCopyAction.Skip);
+                }
+                catch (RegistryException e) when (e.Kind == RegistryErrorKind.Unauthorized || e.Kind == RegistryErrorKind.Denied)
+                {
+                    // A push-only or fresh repository may refuse HEAD; the transfer will tell.
+                }
+                finally
+                {
+                    throttle.Release();
+                }
+                return new BlobCopyStep(d, sameRegistry ? BlobCopyAction.Mount : BlobCopyAction.Transfer);
+            })).ConfigureAwait(false);
+            return steps.ToList();
+        }
+
+        /// <summary>Copies an image; see <see cref="PlanAsync"/> for how the destination reference is completed.</summary>
+        public async Task<ImageCopyResult> CopyAsync(ImageReference source, ImageReference destination, ImageCopyOptions? options = null,
+            IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
+        {
+            var plan = await PlanAsync(source, destination, options, cancellationToken).ConfigureAwait(false);
+            return await ExecuteAsync(plan, options, progress, cancellationToken).ConfigureAwait(false);
+        }
+
+        /// <summary>Carries out a plan: blobs first (in parallel), then manifests, children before their index.</summary>
+        public async Task<ImageCopyResult> ExecuteAsync(ImageCopyPlan plan, ImageCopyOptions? options = null,
+            IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
+        {
+            options ??= new ImageCopyOptions();
+            var src = _clients(plan.Source);
+            var dst = _clients(plan.Destination);
+            long transferred = 0;
+            using var throttle = new SemaphoreSlim(Math.Max(1, options.ThrottleLimit));
+            using var failFast = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var tasks = plan.Blobs.Select(async step =>
+            {
+                if (step.Action == BlobCopyAction.Skip || step.Action == BlobCopyAction.Foreign)
+                {
+                    progress?.Report(new TransferProgress(step.Digest, step.Action == BlobCopyAction.Skip ? "Exists" : "Foreign", step.Size, step.Size, true));
+                    return;
+                }
+                await throttle.WaitAsync(failFast.Token).ConfigureAwait(false);
+                try
+                {
+                    var bytes = await CopyBlobAsync(src, plan.Source, dst, plan.Destination, step, options, progress, failFast.Token).ConfigureAwait(false);
+                    Interlocked.Add(ref transferred, bytes);
+                }
+                catch
+                {
+                    failFast.Cancel();
+                    throw;
+                }
+                finally
+                {
+                    throttle.Release();
+                }
+            }).ToList();
+            try
+            {
+                await Task.WhenAll(tasks).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // One blob failed and cancelled the others: report that failure, not the cancellations.
+                var first = tasks.Where(t => t.IsFaulted).Select(t => t.Exception!.InnerException).FirstOrDefault();
+                if (first != null) throw first;
+                throw;
+            }
+            Descriptor? pushed = null;
+            foreach (var m in plan.Manifests)
+            {
+                pushed = await dst.Manifests.PutAsync(plan.Destination.Repository, m.Reference, m.Content.Bytes, m.Content.MediaType, cancellationToken).ConfigureAwait(false);
+            }
+            var descriptor = pushed!;
+            descriptor.Source = plan.Destination.WithDigest(descriptor.Digest);
+            return new ImageCopyResult(plan, descriptor, transferred);
+        }
+
+        private static async Task<long> CopyBlobAsync(RegistryClient src, ImageReference source, RegistryClient dst, ImageReference destination,
+            BlobCopyStep step, ImageCopyOptions options, IProgress<TransferProgress>? progress, CancellationToken cancellationToken)
+        {
+            if (step.Action == BlobCopyAction.Mount)
+            {
+                progress?.Report(new TransferProgress(step.Digest, "Mounting", 0, step.Size, false));
+                if (await dst.Blobs.MountAsync(destination.Repository, step.Digest, source.Repository, cancellationToken).ConfigureAwait(false))
+                {
+                    progress?.Report(new TransferProgress(step.Digest, "Mounted", step.Size, step.Size, true));
+                    return 0;
+                }
+                step.Action = BlobCopyAction.Transfer; // the registry would not mount (no access, or not there): copy it
+            }
+            for (int attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    var reporter = progress == null ? null : new Progress(step, progress);
+                    using var body = await src.Blobs.OpenReadAsync(source.Repository, step.Digest, step.Size >= 0 ? step.Size : (long?)null, cancellationToken).ConfigureAwait(false);
+                    await dst.Blobs.UploadAsync(destination.Repository, body, new BlobUploadOptions
+                    {
+                        Digest = step.Digest,
+                        Length = step.Size >= 0 ? step.Size : (long?)null,
+                        Monolithic = true,
+                        SkipExistenceCheck = true,
+                        MediaType = step.MediaType,
+                    }, reporter, cancellationToken).ConfigureAwait(false);
+                    progress?.Report(new TransferProgress(step.Digest, "Copied", step.Size, step.Size, true));
+                    return Math.Max(0, step.Size);
+                }
+                catch (RegistryException e) when (attempt < options.BlobAttempts && !cancellationToken.IsCancellationRequested &&
+                    (e.Kind == RegistryErrorKind.Connection || e.Kind == RegistryErrorKind.Timeout || e.Kind == RegistryErrorKind.ServerError))
+                {
+                    src.Transport.Log($"Copy of blob {step.Digest.Short} failed ({e.Message}); starting it again ({attempt + 1} of {options.BlobAttempts}).");
+                }
+                catch (Exception e) when (attempt < options.BlobAttempts && !cancellationToken.IsCancellationRequested &&
+                    (e is IOException || e is System.Net.Http.HttpRequestException))
+                {
+                    src.Transport.Log($"Copy of blob {step.Digest.Short} dropped ({e.Message}); starting it again ({attempt + 1} of {options.BlobAttempts}).");
+                }
+            }
+        }
+
+        private sealed class Progress : IProgress<long>
+        {
+            private readonly BlobCopyStep _step;
+            private readonly IProgress<TransferProgress> _inner;
+
+            public Progress(BlobCopyStep step, IProgress<TransferProgress> inner)
+            {
+                _step = step;
+                _inner = inner;
+            }
+
+            public void Report(long value) => _inner.Report(new TransferProgress(_step.Digest, "Copying", value, _step.Size, false));
+        }
+    }
+}

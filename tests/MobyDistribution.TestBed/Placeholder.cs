@@ -1,1 +1,0 @@
-namespace MobyDistribution.TestBed { internal static class Placeholder { } }
