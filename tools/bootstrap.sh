@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian machine lacks to build, demo and test MobyDistribution:
+# the real registry (docker-registry), the reference clients (skopeo, umoci), htpasswd, and the pinned pwsh tool.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pair in docker-registry:docker-registry skopeo:skopeo umoci:umoci htpasswd:apache2-utils curl:curl; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "Installing: ${need[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+dotnet tool restore >/dev/null
+echo "Ready: $(docker-registry --version 2>/dev/null | head -n1); $(skopeo --version); pwsh $(dotnet pwsh -NoProfile -Command '$PSVersionTable.PSVersion.ToString()')"
