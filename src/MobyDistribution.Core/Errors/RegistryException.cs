@@ -106,6 +106,14 @@ namespace MobyDistribution.Errors
             Actual = actual;
         }
 
+        /// <summary>A mismatch the registry reported (DIGEST_INVALID): keeps its status, error codes and (redacted) request.</summary>
+        internal DigestMismatchException(string message, Digest? expected, Digest? actual, RegistryException response)
+            : base(RegistryErrorKind.DigestMismatch, message, response.StatusCode, response.Method, response.RequestUri, response.Errors, response)
+        {
+            Expected = expected;
+            Actual = actual;
+        }
+
         public Digest? Expected { get; }
         public Digest? Actual { get; }
     }

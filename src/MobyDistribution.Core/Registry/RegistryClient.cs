@@ -88,9 +88,11 @@ namespace MobyDistribution.Registry
         public override string ToString() => Endpoint.ToString();
 
         private static readonly Regex RepositoryPattern = new Regex(
-            @"^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*$", RegexOptions.Compiled | RegexOptions.CultureInvariant);
+            @"^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*\z", RegexOptions.Compiled | RegexOptions.CultureInvariant);
 
-        private static readonly Regex TagPattern = new Regex(@"^[\w][\w.-]{0,127}$", RegexOptions.Compiled | RegexOptions.CultureInvariant);
+        // ASCII only, as in the distribution grammar: .NET's \w would also let Unicode letters and digits through.
+        // \z, not $: $ also matches before a final newline.
+        private static readonly Regex TagPattern = new Regex(@"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\z", RegexOptions.Compiled | RegexOptions.CultureInvariant);
 
         /// <summary>Validates a repository name before it goes into a URL.</summary>
         internal static string CheckRepository(string repository)
