@@ -108,8 +108,11 @@ Import-Module '$pester'
 "@
     $env:MOBY_MODULE_PATH = Join-Path $moduleOut 'MobyDistribution.psd1'
     $env:MOBY_TESTBED_PATH = Join-Path $root "tests/MobyDistribution.TestBed/bin/$Configuration/net10.0/MobyDistribution.TestBed.dll"
-    $pwsh = (Get-Process -Id $PID).Path
-    & $pwsh -NoProfile -NonInteractive -Command $script
+    # Under 'dotnet pwsh' the process is dotnet itself: start pwsh.dll through it.
+    $pwsh = [Environment]::ProcessPath
+    $pwshArgs = @()
+    if ([System.IO.Path]::GetFileNameWithoutExtension($pwsh) -eq 'dotnet') { $pwshArgs = @(Join-Path $PSHOME 'pwsh.dll') }
+    & $pwsh @pwshArgs -NoProfile -NonInteractive -Command $script
     $pPassed = 0; $pFailed = 0; $pSkipped = 0
     if (Test-Path $pesterJson) {
         $p = Get-Content $pesterJson -Raw | ConvertFrom-Json

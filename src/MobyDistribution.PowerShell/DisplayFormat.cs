@@ -1,0 +1,68 @@
+using System;
+using System.Globalization;
+using System.Linq;
+using MobyDistribution.Manifests;
+
+namespace MobyDistribution.PowerShell
+{
+    /// <summary>Short, readable forms of sizes, digests and media types, for the module's table views and progress.</summary>
+    public static class DisplayFormat
+    {
+        private static readonly string[] Units = { "B", "KiB", "MiB", "GiB", "TiB" };
+
+        /// <summary>A size in binary units: <c>512 B</c>, <c>3.4 MiB</c>; empty for an unknown (null or negative) size.</summary>
+        /// <remarks>One overload only, so that PowerShell binds <c>$null</c> to it rather than to 0.</remarks>
+        public static string Size(long? size)
+        {
+            if (!size.HasValue || size.Value < 0) return string.Empty;
+            long bytes = size.Value;
+            double value = bytes;
+            int unit = 0;
+            while (value >= 1024 && unit < Units.Length - 1)
+            {
+                value /= 1024;
+                unit++;
+            }
+            return unit == 0
+                ? bytes.ToString(CultureInfo.CurrentCulture) + " B"
+                : value.ToString(value < 10 ? "0.0" : "0", CultureInfo.CurrentCulture) + " " + Units[unit];
+        }
+
+        /// <summary><c>sha256:</c> and the first 12 hex digits, enough to tell blobs apart on screen.</summary>
+        public static string Digest(Digest? digest) => digest is null ? string.Empty : digest.Algorithm + ":" + digest.Short;
+
+        /// <summary>A media type without the <c>application/vnd.</c> prefix that every registry type shares.</summary>
+        public static string MediaType(string? mediaType)
+        {
+            if (string.IsNullOrEmpty(mediaType)) return string.Empty;
+            const string prefix = "application/vnd.";
+            return mediaType!.StartsWith(prefix, StringComparison.Ordinal) ? mediaType.Substring(prefix.Length) : mediaType;
+        }
+    
+        /// <summary>
+        /// What a manifest holds, in a few words: <c>2 layers, 12.8 KiB</c> for an image, <c>2 images: linux/amd64, linux/arm64/v8</c>
+        /// for an index, so that one table reads well whatever kinds a pipeline mixes.
+        /// </summary>
+        public static string Contents(Manifest? manifest)
+        {
+            switch (manifest)
+            {
+                case ImageManifest image:
+                    return $"{Count(image.Layers.Count, "layer")}, {Size(image.TotalSize)}";
+                case ImageIndex index:
+                    var platforms = index.Platforms.Select(p => p.ToString()).Distinct().ToList();
+                    var others = index.Manifests.Count - index.Manifests.Count(m => m.Platform != null && platforms.Contains(m.Platform.ToString()));
+                    var text = Count(index.Manifests.Count, "manifest");
+                    if (platforms.Count > 0) text += ": " + string.Join(", ", platforms);
+                    if (others > 0 && platforms.Count > 0) text += $" (+{others} other)";
+                    return text;
+                case DockerManifestV1 v1:
+                    return Count(v1.FsLayers.Count, "layer") + (string.IsNullOrEmpty(v1.Architecture) ? string.Empty : ", " + v1.Architecture);
+                default:
+                    return string.Empty;
+            }
+        }
+
+        private static string Count(int n, string noun) => n.ToString(CultureInfo.CurrentCulture) + " " + noun + (n == 1 ? string.Empty : "s");
+    }
+}

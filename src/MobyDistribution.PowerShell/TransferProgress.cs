@@ -1,0 +1,109 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using System.Threading;
+
+namespace MobyDistribution.PowerShell
+{
+    /// <summary>
+    /// The progress of one blob transfer. Core reports bytes from its own threads; the pipeline thread reads them
+    /// when it renders progress, so nothing but a counter is touched off the pipeline thread.
+    /// </summary>
+    internal sealed class TransferProgress : IProgress<long>
+    {
+        private long _done;
+        private int _finished;
+
+        /// <summary>Starts tracking a transfer of <paramref name="total"/> bytes (null or negative when unknown).</summary>
+        public TransferProgress(string activity, long? total)
+        {
+            Activity = activity;
+            Total = total.HasValue && total.Value >= 0 ? total : null;
+        }
+
+        /// <summary>What is being moved, e.g. "Blob sha256:0123456789ab".</summary>
+        public string Activity { get; }
+
+        /// <summary>The expected size, when known.</summary>
+        public long? Total { get; set; }
+
+        /// <summary>Bytes moved so far.</summary>
+        public long Done => Interlocked.Read(ref _done);
+
+        /// <summary>True once the transfer ended, well or not.</summary>
+        public bool IsFinished => Volatile.Read(ref _finished) != 0;
+
+        /// <summary>Called by Core with the bytes moved so far.</summary>
+        public void Report(long value) => Interlocked.Exchange(ref _done, value);
+
+        /// <summary>Marks the transfer as ended.</summary>
+        public void Finish() => Interlocked.Exchange(ref _finished, 1);
+    }
+
+    /// <summary>
+    /// Renders a batch of transfers as progress records: one overall bar and one child bar per transfer in flight.
+    /// Call <see cref="Write"/> from the pipeline thread only.
+    /// </summary>
+    internal sealed class TransferProgressView
+    {
+        private readonly string _activity;
+        private readonly int _parentId;
+        private readonly IReadOnlyList<TransferProgress> _transfers;
+        private readonly HashSet<int> _shown = new HashSet<int>();
+
+        /// <summary>A view of <paramref name="transfers"/> under the overall activity <paramref name="activity"/>.</summary>
+        public TransferProgressView(string activity, IReadOnlyList<TransferProgress> transfers, int parentId = 1)
+        {
+            _activity = activity;
+            _transfers = transfers;
+            _parentId = parentId;
+        }
+
+        /// <summary>Writes the current state; finished transfers get a Completed record once.</summary>
+        public void Write(Cmdlet cmdlet)
+        {
+            long done = 0, total = 0;
+            bool totalKnown = true;
+            int finished = 0;
+            for (int i = 0; i < _transfers.Count; i++)
+            {
+                var t = _transfers[i];
+                done += t.Done;
+                if (t.Total.HasValue) total += t.Total.Value; else totalKnown = false;
+                int id = _parentId + 1 + i;
+                if (t.IsFinished)
+                {
+                    finished++;
+                    if (_shown.Remove(id))
+                        cmdlet.WriteProgress(new ProgressRecord(id, t.Activity, "Done") { ParentActivityId = _parentId, RecordType = ProgressRecordType.Completed });
+                    continue;
+                }
+                if (t.Done == 0 && !_shown.Contains(id)) continue;
+                _shown.Add(id);
+                cmdlet.WriteProgress(new ProgressRecord(id, t.Activity, Status(t.Done, t.Total))
+                {
+                    ParentActivityId = _parentId,
+                    PercentComplete = Percent(t.Done, t.Total),
+                });
+            }
+            var overall = $"{finished} of {_transfers.Count} blobs, {Status(done, totalKnown ? total : (long?)null)}";
+            cmdlet.WriteProgress(new ProgressRecord(_parentId, _activity, overall) { PercentComplete = Percent(done, totalKnown ? total : (long?)null) });
+        }
+
+        /// <summary>Writes Completed records for every bar this view showed.</summary>
+        public void Complete(Cmdlet cmdlet)
+        {
+            foreach (var id in _shown.ToList())
+                cmdlet.WriteProgress(new ProgressRecord(id, _activity, "Done") { ParentActivityId = _parentId, RecordType = ProgressRecordType.Completed });
+            _shown.Clear();
+            cmdlet.WriteProgress(new ProgressRecord(_parentId, _activity, "Done") { RecordType = ProgressRecordType.Completed });
+        }
+
+        private static string Status(long done, long? total) =>
+            total.HasValue ? $"{DisplayFormat.Size(done)} of {DisplayFormat.Size(total.Value)}" : DisplayFormat.Size(done);
+
+        private static int Percent(long done, long? total) =>
+            total.HasValue && total.Value > 0 ? (int)Math.Min(100, done * 100 / total.Value) : -1;
+    }
+}
