@@ -15,6 +15,7 @@
         'Disconnect-Registry'
         'Get-RegistrySession'
         'Get-RegistryCatalog'
+        'Copy-RegistryImage'
         'Get-RegistryTag'
         'Remove-RegistryTag'
         'Get-ImageManifest'
