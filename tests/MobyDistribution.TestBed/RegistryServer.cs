@@ -26,6 +26,8 @@ namespace MobyDistribution.TestBed
         /// <summary>Makes the registry answer with relative Location headers (<c>http.relativeurls</c>).</summary>
         public bool RelativeUrls { get; set; }
         public bool DeleteEnabled { get; set; } = true;
+        /// <summary>Serve https with a server certificate (for 127.0.0.1 and localhost) signed by a throwaway CA.</summary>
+        public bool Tls { get; set; }
         /// <summary>Registry log level (debug, info, warn, error).</summary>
         public string LogLevel { get; set; } = "warn";
         public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(20);
@@ -39,6 +41,14 @@ namespace MobyDistribution.TestBed
     /// </summary>
     public sealed class RegistryServer : IDisposable
     {
+        // Only for the readiness probe of a TLS test registry, whose CA the probe need not trust.
+        private static readonly HttpClient TlsProbe = new(new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true },
+        }) { Timeout = TimeSpan.FromSeconds(2) };
+
         private static readonly HttpClient Probe = new(new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false })
         {
             Timeout = TimeSpan.FromSeconds(2),
@@ -62,7 +72,10 @@ namespace MobyDistribution.TestBed
         /// <summary>"127.0.0.1:PORT"</summary>
         public string HostPort => $"127.0.0.1:{Port}";
         /// <summary>"http://127.0.0.1:PORT"</summary>
-        public string BaseUrl => $"http://{HostPort}";
+        public string BaseUrl => $"{(Options.Tls ? "https" : "http")}://{HostPort}";
+
+        /// <summary>With <see cref="RegistryOptions.Tls"/>: the PEM file of the CA that signed the server certificate.</summary>
+        public string? CertificateAuthorityPath => Options.Tls ? Path.Combine(Directory, "ca.pem") : null;
         public AuthMode AuthMode => Options.AuthMode;
         public string? Username => Options.Username;
         public string? Password => Options.Password;
@@ -106,6 +119,7 @@ namespace MobyDistribution.TestBed
                     string line = Util.RunTool("htpasswd", new[] { "-Bbn", options.Username!, options.Password! }, TimeSpan.FromSeconds(20));
                     File.WriteAllText(Path.Combine(directory, "htpasswd"), line.Trim() + "\n");
                 }
+                if (options.Tls) WriteTlsFiles(directory);
 
                 Exception? last = null;
                 // A port picked by binding port 0 can in rare cases be taken before the registry binds it: retry.
@@ -153,6 +167,12 @@ namespace MobyDistribution.TestBed
             sb.Append("  addr: 127.0.0.1:").Append(port).Append('\n');
             sb.Append("  secret: moby-testbed-fixed-secret\n");
             if (options.RelativeUrls) sb.Append("  relativeurls: true\n");
+            if (options.Tls)
+            {
+                sb.Append("  tls:\n");
+                sb.Append("    certificate: ").Append(Util.Yaml(Path.Combine(directory, "server.pem"))).Append('\n');
+                sb.Append("    key: ").Append(Util.Yaml(Path.Combine(directory, "server.key"))).Append('\n');
+            }
             switch (options.AuthMode)
             {
                 case AuthMode.Basic:
@@ -198,6 +218,34 @@ namespace MobyDistribution.TestBed
             return process;
         }
 
+        /// <summary>A throwaway CA (ca.pem) and a server certificate it signed for 127.0.0.1/localhost (server.pem, server.key).</summary>
+        private static void WriteTlsFiles(string directory)
+        {
+            using var caKey = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+            var caRequest = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=MobyDistribution Test CA", caKey, System.Security.Cryptography.HashAlgorithmName.SHA256);
+            caRequest.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509BasicConstraintsExtension(true, false, 0, true));
+            caRequest.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509KeyUsageExtension(
+                System.Security.Cryptography.X509Certificates.X509KeyUsageFlags.KeyCertSign | System.Security.Cryptography.X509Certificates.X509KeyUsageFlags.CrlSign, true));
+            using var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+
+            using var serverKey = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+            var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=127.0.0.1", serverKey, System.Security.Cryptography.HashAlgorithmName.SHA256);
+            var san = new System.Security.Cryptography.X509Certificates.SubjectAlternativeNameBuilder();
+            san.AddIpAddress(IPAddress.Loopback);
+            san.AddDnsName("localhost");
+            request.CertificateExtensions.Add(san.Build());
+            request.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509BasicConstraintsExtension(false, false, 0, false));
+            request.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509EnhancedKeyUsageExtension(
+                new System.Security.Cryptography.OidCollection { new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.1") }, false));
+            var serial = new byte[12];
+            System.Security.Cryptography.RandomNumberGenerator.Fill(serial);
+            using var server = request.Create(ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(29), serial);
+
+            File.WriteAllText(Path.Combine(directory, "ca.pem"), ca.ExportCertificatePem() + "\n");
+            File.WriteAllText(Path.Combine(directory, "server.pem"), server.ExportCertificatePem() + "\n");
+            File.WriteAllText(Path.Combine(directory, "server.key"), serverKey.ExportPkcs8PrivateKeyPem() + "\n");
+        }
+
         private void WaitUntilReady(TimeSpan timeout)
         {
             var sw = Stopwatch.StartNew();
@@ -212,7 +260,7 @@ namespace MobyDistribution.TestBed
                 }
                 try
                 {
-                    using var response = Probe.GetAsync(BaseUrl + "/v2/").GetAwaiter().GetResult();
+                    using var response = (Options.Tls ? TlsProbe : Probe).GetAsync(BaseUrl + "/v2/").GetAwaiter().GetResult();
                     if (response.StatusCode == HttpStatusCode.OK || response.StatusCode == HttpStatusCode.Unauthorized) return;
                     lastProblem = "status " + (int)response.StatusCode;
                 }
