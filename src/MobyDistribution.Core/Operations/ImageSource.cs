@@ -1,0 +1,138 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using MobyDistribution.Errors;
+using MobyDistribution.Manifests;
+using MobyDistribution.Registry;
+
+namespace MobyDistribution.Operations
+{
+    /// <summary>One image of a registry, resolved to a single platform: its manifest and its config's bytes.</summary>
+    internal sealed class ImageSource
+    {
+        /// <summary>Configs larger than this are refused.</summary>
+        internal const long MaxConfigSize = 64L * 1024 * 1024;
+
+        private ImageSource(ImageReference reference, RegistryClient client, ImageManifest manifest, byte[] config, Platform? platform)
+        {
+            Reference = reference;
+            Client = client;
+            Manifest = manifest;
+            Config = config;
+            Platform = platform;
+        }
+
+        public ImageReference Reference { get; }
+        public RegistryClient Client { get; }
+        public string Repository => Reference.Repository;
+        public ImageManifest Manifest { get; }
+        public byte[] Config { get; }
+
+        /// <summary>The platform of the index entry the image was chosen by; null when the reference named a single image.</summary>
+        public Platform? Platform { get; }
+
+        /// <summary>
+        /// Resolves <paramref name="reference"/>; from an index, the image for <paramref name="platform"/> (default: the current
+        /// OS and architecture, as docker pulls).
+        /// </summary>
+        public static async Task<ImageSource> ResolveAsync(RegistryClient client, ImageReference reference, Platform? platform, CancellationToken cancellationToken)
+        {
+            var manifest = await client.Manifests.GetAsync(reference.Repository, reference.Reference, cancellationToken).ConfigureAwait(false);
+            Platform? chosen = null;
+            if (manifest is ImageIndex index)
+            {
+                var wanted = platform ?? Platform.Current;
+                var descriptor = index.FindPlatform(wanted)
+                    ?? throw new RegistryException(RegistryErrorKind.NotFound,
+                        $"{reference} has no image for {wanted}; it has {string.Join(", ", index.Platforms.Select(p => p.ToString()).DefaultIfEmpty("none"))}.");
+                chosen = descriptor.Platform;
+                manifest = await client.Manifests.GetAsync(reference.Repository, descriptor.Digest.ToString(), cancellationToken).ConfigureAwait(false);
+            }
+            if (!(manifest is ImageManifest image))
+                throw new RegistryException(RegistryErrorKind.Unsupported, $"{reference} is a {manifest.MediaType}; only schema2 and OCI images can be used here.");
+            if (image.Config.Size > MaxConfigSize)
+                throw new RegistryException(RegistryErrorKind.LimitExceeded, $"The config of {reference} is {image.Config.Size} bytes; at most {MaxConfigSize} are read.");
+            using var buffer = new MemoryStream((int)Math.Max(0, image.Config.Size));
+            await client.Blobs.DownloadAsync(reference.Repository, image.Config.Digest, buffer, image.Config.Size, null, cancellationToken).ConfigureAwait(false);
+            return new ImageSource(reference, client, image, buffer.ToArray(), chosen);
+        }
+
+        /// <summary>The image's platform: the index entry's, else the config's os/architecture/variant.</summary>
+        public Platform ConfigPlatform()
+        {
+            if (Platform != null) return Platform;
+            var (root, _) = Formats.DockerArchiveWriter.ParseConfig(Config);
+            string? Text(string key) => root[key] is System.Text.Json.Nodes.JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+            return new Platform(Text("os") ?? "linux", Text("architecture") ?? "amd64", Text("variant"), Text("os.version"));
+        }
+    }
+
+    /// <summary>Counts bytes read through it and reports them; owns its inner stream.</summary>
+    internal sealed class ProgressReadStream : Stream
+    {
+        private readonly Stream _inner;
+        private readonly Action<long> _report;
+        private long _read;
+
+        public ProgressReadStream(Stream inner, Action<long> report)
+        {
+            _inner = inner;
+            _report = report;
+        }
+
+        public override async Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        {
+            int n = await _inner.ReadAsync(buffer, offset, count, cancellationToken).ConfigureAwait(false);
+            if (n > 0) _report(_read += n);
+            return n;
+        }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            int n = _inner.Read(buffer, offset, count);
+            if (n > 0) _report(_read += n);
+            return n;
+        }
+
+        public override bool CanRead => true;
+        public override bool CanSeek => _inner.CanSeek;
+        public override bool CanWrite => false;
+        public override long Length => _inner.Length;
+
+        public override long Position
+        {
+            get => _inner.Position;
+            set
+            {
+                _inner.Position = value;
+                _read = value;
+            }
+        }
+
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => _read = _inner.Seek(offset, origin);
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) _inner.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+}
+
+namespace MobyDistribution.Operations
+{
+    /// <summary>Reports on the calling thread (<see cref="Progress{T}"/> would post to a captured context and reorder reports).</summary>
+    internal sealed class ActionProgress : IProgress<long>
+    {
+        private readonly Action<long> _report;
+
+        public ActionProgress(Action<long> report) => _report = report;
+
+        public void Report(long value) => _report(value);
+    }
+}
