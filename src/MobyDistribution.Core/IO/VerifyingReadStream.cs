@@ -35,6 +35,9 @@ namespace MobyDistribution.IO
 
         public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
 
+        /// <summary>How long one read may wait for data before it fails with <see cref="TimeoutException"/> (a stalled source counts as dropped).</summary>
+        public TimeSpan? StallTimeout { get; set; }
+
         public override async Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
         {
             if (_verified) return 0;
@@ -44,7 +47,7 @@ namespace MobyDistribution.IO
                 long left = _expectedSize.Value - _read;
                 count = (int)Math.Min(count, left + 1);
             }
-            int n = count == 0 ? 0 : await _inner.ReadAsync(buffer, offset, count, cancellationToken).ConfigureAwait(false);
+            int n = count == 0 ? 0 : await ReadInnerAsync(buffer, offset, count, cancellationToken).ConfigureAwait(false);
             if (n > 0)
             {
                 if (_expectedSize.HasValue && _read + n > _expectedSize.Value)
@@ -55,6 +58,21 @@ namespace MobyDistribution.IO
             }
             Verify();
             return 0;
+        }
+
+        private async Task<int> ReadInnerAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        {
+            if (!StallTimeout.HasValue) return await _inner.ReadAsync(buffer, offset, count, cancellationToken).ConfigureAwait(false);
+            using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            stall.CancelAfter(StallTimeout.Value);
+            try
+            {
+                return await _inner.ReadAsync(buffer, offset, count, stall.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"Blob {_what}: no data for {StallTimeout.Value.TotalSeconds:0.#} s after {_read} bytes.");
+            }
         }
 
         private void Verify()

@@ -117,7 +117,7 @@ namespace MobyDistribution.Registry
             long destinationStart = destination.CanSeek ? destination.Position : 0;
             var hasher = new DigestHasher(digest.Algorithm);
             var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
-            var policy = _client.Options.Retry;
+            var policy = Transport.Retry;
             long received = 0;
             int failures = 0;
             try
@@ -178,13 +178,13 @@ namespace MobyDistribution.Registry
                     {
                         failures++;
                         var delay = policy.DelayFor(failures, null);
-                        Transport.Log($"Download of {digest.Short} dropped after {received} bytes ({e.Message}); resuming in {delay.TotalSeconds:0.#} s.");
+                        Transport.Log($"Download of {digest.Short} dropped after {received} bytes ({Redaction.Text(e.Message)}); resuming in {delay.TotalSeconds:0.#} s.");
                         await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
                     }
                     catch (Exception e) when (RegistryTransport.IsTransient(e, cancellationToken))
                     {
                         throw new RegistryException(RegistryErrorKind.Connection,
-                            $"Download of blob {Describe(repository, digest)} kept failing after {received} bytes; gave up after {failures + 1} attempts: {e.Message}", e);
+                            $"Download of blob {Describe(repository, digest)} kept failing after {received} bytes; gave up after {failures + 1} attempts: {Redaction.Text(e.Message)}", e);
                     }
                 }
                 if (expectedSize.HasValue && received != expectedSize.Value)
@@ -235,7 +235,10 @@ namespace MobyDistribution.Registry
                 if (expectedSize.HasValue && response.Content.Headers.ContentLength.HasValue && response.Content.Headers.ContentLength.Value != expectedSize.Value)
                     throw new DigestMismatchException($"Blob {Describe(repository, digest)} is {response.Content.Headers.ContentLength} bytes; its descriptor says {expectedSize}.", digest, null);
                 var body = await response.Content.ReadAsStreamAsync().ConfigureAwait(false);
-                return new VerifyingReadStream(body, response, digest, expectedSize ?? response.Content.Headers.ContentLength, Describe(repository, digest));
+                return new VerifyingReadStream(body, response, digest, expectedSize ?? response.Content.Headers.ContentLength, Describe(repository, digest))
+                {
+                    StallTimeout = _client.Options.ReadStallTimeout,
+                };
             }
             catch
             {
@@ -276,27 +279,52 @@ namespace MobyDistribution.Registry
                 }
             }
 
-            var session = await StartUploadAsync(repository, digest, options.MountFrom, cancellationToken).ConfigureAwait(false);
-            if (session.Mounted)
+            // A session that is lost (a dropped PATCH whose bytes the registry kept makes its Location stale: 404
+            // BLOB_UPLOAD_INVALID) or a connection that keeps failing starts the blob again in a new session, when the content
+            // can be read again; within one session, SendChunkAsync resumes from the registry's Range.
+            long contentStart = content.CanSeek ? content.Position : 0;
+            var policy = Transport.Retry;
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            var mountFrom = options.MountFrom;
+            for (int attempt = 1; ; attempt++)
             {
-                var mounted = await TryGetDescriptorAsync(repository, digest!, cancellationToken).ConfigureAwait(false);
-                progress?.Report(mounted?.Size ?? length ?? 0);
-                return new BlobUploadResult(Described(repository, digest!, mounted?.Size ?? length ?? -1, options.MediaType), BlobUploadOutcome.Mounted);
-            }
-            try
-            {
-                Descriptor uploaded = options.Monolithic
-                    ? await UploadMonolithicAsync(repository, session, content, digest, length, progress, cancellationToken).ConfigureAwait(false)
-                    : await UploadChunkedAsync(repository, session, content, digest, options.ChunkSize ?? _client.Options.UploadChunkSize, progress, cancellationToken).ConfigureAwait(false);
-                uploaded.MediaType = options.MediaType;
-                return new BlobUploadResult(uploaded, BlobUploadOutcome.Uploaded);
-            }
-            catch
-            {
-                await CancelUploadAsync(session.Location).ConfigureAwait(false);
-                throw;
+                var session = await StartUploadAsync(repository, digest, mountFrom, cancellationToken).ConfigureAwait(false);
+                if (session.Mounted)
+                {
+                    var mounted = await TryGetDescriptorAsync(repository, digest!, cancellationToken).ConfigureAwait(false);
+                    progress?.Report(mounted?.Size ?? length ?? 0);
+                    return new BlobUploadResult(Described(repository, digest!, mounted?.Size ?? length ?? -1, options.MediaType), BlobUploadOutcome.Mounted);
+                }
+                try
+                {
+                    Descriptor uploaded = options.Monolithic
+                        ? await UploadMonolithicAsync(repository, session, content, digest, length, progress, cancellationToken).ConfigureAwait(false)
+                        : await UploadChunkedAsync(repository, session, content, digest, options.ChunkSize ?? _client.Options.UploadChunkSize, progress, cancellationToken).ConfigureAwait(false);
+                    uploaded.MediaType = options.MediaType;
+                    return new BlobUploadResult(uploaded, BlobUploadOutcome.Uploaded);
+                }
+                catch (RegistryException e) when (content.CanSeek && CanRestartUpload(e) && attempt < policy.MaxAttempts
+                    && started.Elapsed < policy.MaxElapsed && !cancellationToken.IsCancellationRequested)
+                {
+                    await CancelUploadAsync(session.Location).ConfigureAwait(false);
+                    var delay = policy.DelayFor(attempt, null);
+                    Transport.Log($"Upload of {(digest != null ? digest.Short : "a blob")} to {repository} failed ({e.Message}); starting it again in a new session in {delay.TotalSeconds:0.#} s ({attempt + 1} of {policy.MaxAttempts}).");
+                    content.Position = contentStart;
+                    mountFrom = null; // the registry did not mount it the first time
+                    await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    await CancelUploadAsync(session.Location).ConfigureAwait(false);
+                    throw;
+                }
             }
         }
+
+        /// <summary>Failures after which an upload may start again from the first byte in a new session.</summary>
+        private static bool CanRestartUpload(RegistryException e) =>
+            e.Kind == RegistryErrorKind.Connection || e.Kind == RegistryErrorKind.Timeout || e.Kind == RegistryErrorKind.ServerError
+            || e.Kind == RegistryErrorKind.TooManyRequests || e.HasCode("BLOB_UPLOAD_INVALID") || e.HasCode("BLOB_UPLOAD_UNKNOWN");
 
         /// <summary>
         /// Mounts a blob from another repository of this registry (the seed's <c>mount_from</c>). True when mounted; false when the
@@ -428,7 +456,7 @@ namespace MobyDistribution.Registry
                 {
                     var error = await ErrorResponse.CreateAsync(response, $"Uploading blob {Describe(repository, digest)}", cancellationToken).ConfigureAwait(false);
                     if (error.Kind == RegistryErrorKind.DigestMismatch)
-                        throw new DigestMismatchException($"The content of blob {Describe(repository, digest)} does not match its digest (it hashes to {verifying.Finish()}); the registry did not keep it.", digest, verifying.Finish());
+                        throw new DigestMismatchException($"The content of blob {Describe(repository, digest)} does not match its digest (it hashes to {verifying.Finish()}); the registry did not keep it.", digest, verifying.Finish(), error);
                     throw error;
                 }
             }
@@ -467,7 +495,7 @@ namespace MobyDistribution.Registry
 
         private async Task SendChunkAsync(string repository, UploadSession session, byte[] buffer, int count, long offset, CancellationToken cancellationToken)
         {
-            var policy = _client.Options.Retry;
+            var policy = Transport.Retry;
             int sent = 0;
             for (int attempt = 1; ; attempt++)
             {

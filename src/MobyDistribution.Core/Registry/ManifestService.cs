@@ -63,7 +63,8 @@ namespace MobyDistribution.Registry
                 Headers = h => { foreach (var a in accepted) h.Accept.Add(new MediaTypeWithQualityHeaderValue(a)); },
                 Description = "Manifest " + Describe(repository, reference),
             };
-            using var response = await _client.Transport.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            // The body is read inside the retry budget: a manifest cut short is asked for again.
+            using var response = await _client.Transport.SendBufferedAsync(request, Manifest.MaxSize, cancellationToken).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
                 throw await ErrorResponse.CreateAsync(response, $"Manifest {Describe(repository, reference)}", cancellationToken).ConfigureAwait(false);
             byte[] body;

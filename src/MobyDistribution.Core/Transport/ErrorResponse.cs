@@ -42,6 +42,8 @@ namespace MobyDistribution.Transport
             var message = $"{context}: the registry answered {status} {response.ReasonPhrase}"
                 + (string.IsNullOrEmpty(detail) ? string.Empty : $" ({detail})")
                 + $" [{method} {url}]";
+            var retried = RegistryTransport.RetryNote(response);
+            if (retried != null) message += $"; {retried}.";
             if (kind == RegistryErrorKind.Unauthorized) message += ". Check the credentials (Connect-Registry, or docker login).";
             return new RegistryException(kind, message, status, method, url, errors);
         }

@@ -92,6 +92,16 @@ namespace MobyDistribution.Transport
 
         public RegistryClientOptions Options => _options;
 
+        /// <summary>The retry budget in force: the client's, unless a <see cref="RetryScope"/> overrides it for this operation.</summary>
+        internal RetryPolicy Retry => RetryScope.Resolve(_options.Retry);
+
+        // Why a retried request finally failed ("gave up after 3 attempts … (answers: 503, 503, 503)"), for the error message.
+        private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<HttpResponseMessage, string> RetryNotes =
+            new System.Runtime.CompilerServices.ConditionalWeakTable<HttpResponseMessage, string>();
+
+        /// <summary>The retry history of a response the transport gave up on, or null when it was not retried.</summary>
+        internal static string? RetryNote(HttpResponseMessage response) => RetryNotes.TryGetValue(response, out var note) ? note : null;
+
         /// <summary>The scheme in use once known (after the first request).</summary>
         public string? Scheme => _baseUri?.Scheme;
 
@@ -229,7 +239,7 @@ namespace MobyDistribution.Transport
 
         private async Task<HttpResponseMessage> SendWithRetriesAsync(RegistryRequest request, Uri uri, bool forceToken, CancellationToken cancellationToken)
         {
-            var policy = _options.Retry;
+            var policy = Retry;
             var started = Stopwatch.StartNew();
             bool canRetry = request.Idempotent && request.ContentReplayable;
             int attempt = 0;
@@ -271,10 +281,13 @@ namespace MobyDistribution.Transport
                 {
                     reasons.Add(status.ToString());
                     var retryAfter = RetryAfter(response);
+                    string budget = $"the budget is {policy.MaxAttempts} attempts in {policy.MaxElapsed.TotalSeconds:0.#} s";
                     if (attempt < policy.MaxAttempts && started.Elapsed < policy.MaxElapsed)
                     {
                         var delay = policy.DelayFor(attempt, retryAfter);
-                        if (started.Elapsed + delay <= policy.MaxElapsed)
+                        if (started.Elapsed + delay > policy.MaxElapsed)
+                            budget = $"waiting {delay.TotalSeconds:0.#} s more would exceed the budget of {policy.MaxElapsed.TotalSeconds:0.#} s";
+                        else
                         {
                             var why = status == 429 ? "rate limited (TOOMANYREQUESTS)" : $"answered {status}";
                             Log($"{request.Method} {Redaction.Url(uri)} {why}; waiting {delay.TotalSeconds:0.#} s{(retryAfter.HasValue ? " as Retry-After asks" : string.Empty)}, retry {attempt} of {policy.MaxAttempts - 1}.");
@@ -283,7 +296,10 @@ namespace MobyDistribution.Transport
                             continue;
                         }
                     }
-                    Log($"{request.Method} {Redaction.Url(uri)}: giving up after {attempt} attempts in {started.Elapsed.TotalSeconds:0.#} s (answers: {string.Join(", ", reasons)}).");
+                    var note = $"gave up after {attempt} attempt{(attempt == 1 ? "" : "s")} in {started.Elapsed.TotalSeconds:0.#} s (answers: {string.Join(", ", reasons)}; {budget})";
+                    Log($"{request.Method} {Redaction.Url(uri)}: {note}.");
+                    RetryNotes.Remove(response);
+                    RetryNotes.Add(response, note);
                 }
                 return response;
             }
@@ -316,6 +332,7 @@ namespace MobyDistribution.Transport
 
         private static string DescribeTransient(Exception e)
         {
+            if (e is TimeoutException && !string.IsNullOrEmpty(e.Message)) return Redaction.Text(e.Message).TrimEnd('.'); // "No response within 20 s", "no data for 1 s …"
             if (e is OperationCanceledException || e is TimeoutException) return "no response in time";
             var inner = e;
             while (inner.InnerException != null) inner = inner.InnerException;
@@ -327,7 +344,9 @@ namespace MobyDistribution.Transport
             var current = uri;
             var method = request.Method;
             bool withBody = request.Content != null;
-            bool sameOrigin = SameOrigin(current, _baseUri!);
+            // The registry's origin; not settled yet when the scheme probe found nothing listening (decided again next time).
+            var origin = _baseUri ?? _endpoint.BaseUri(uri.Scheme);
+            bool sameOrigin = SameOrigin(current, origin);
             for (int hop = 0; ; hop++)
             {
                 using var message = NewMessage(method, current);
@@ -376,7 +395,7 @@ namespace MobyDistribution.Transport
                     throw new RegistryException(RegistryErrorKind.Protocol, $"The registry redirected an upload whose body cannot be sent twice ({Redaction.Url(current)}).");
                 }
                 // Once away from the registry's host, credentials stay behind, even if a later hop comes back.
-                sameOrigin = sameOrigin && SameOrigin(next, _baseUri!);
+                sameOrigin = sameOrigin && SameOrigin(next, origin);
                 current = next;
             }
         }
@@ -458,16 +477,25 @@ namespace MobyDistribution.Transport
             }
         }
 
+        /// <summary>
+        /// The token realm a registry named, if credentials may go there: an absolute http(s) URL without user info,
+        /// and https unless the registry itself is loopback or marked insecure.
+        /// </summary>
+        internal static Uri CheckRealm(string? realmText, RegistryEndpoint endpoint)
+        {
+            if (string.IsNullOrEmpty(realmText) || !Uri.TryCreate(realmText, UriKind.Absolute, out var realm) || (realm.Scheme != "https" && realm.Scheme != "http"))
+                throw new RegistryException(RegistryErrorKind.Protocol, $"{endpoint.Host} asked for a bearer token without a usable realm ('{Redaction.Url(realmText)}').");
+            if (realm.Scheme == "http" && !endpoint.MayUseHttp)
+                throw new RegistryException(RegistryErrorKind.Security,
+                    $"Refusing to send credentials to the token realm {Redaction.Url(realm)} over plain http; {endpoint.Host} is neither loopback nor marked insecure.");
+            if (!string.IsNullOrEmpty(realm.UserInfo))
+                throw new RegistryException(RegistryErrorKind.Security, $"The token realm of {endpoint.Host} carries user info; refusing it.");
+            return realm;
+        }
+
         private async Task<TokenEntry> FetchTokenAsync(AuthChallenge challenge, IReadOnlyList<string> scopes, CancellationToken cancellationToken)
         {
-            var realmText = challenge.Realm;
-            if (string.IsNullOrEmpty(realmText) || !Uri.TryCreate(realmText, UriKind.Absolute, out var realm) || (realm.Scheme != "https" && realm.Scheme != "http"))
-                throw new RegistryException(RegistryErrorKind.Protocol, $"{_endpoint.Host} asked for a bearer token without a usable realm ('{Redaction.Url(realmText)}').");
-            if (realm.Scheme == "http" && !_endpoint.MayUseHttp)
-                throw new RegistryException(RegistryErrorKind.Security,
-                    $"Refusing to send credentials to the token realm {Redaction.Url(realm)} over plain http; {_endpoint.Host} is neither loopback nor marked insecure.");
-            if (!string.IsNullOrEmpty(realm.UserInfo))
-                throw new RegistryException(RegistryErrorKind.Security, $"The token realm of {_endpoint.Host} carries user info; refusing it.");
+            var realm = CheckRealm(challenge.Realm, _endpoint);
 
             var credential = await GetCredentialAsync(cancellationToken).ConfigureAwait(false);
             HttpResponseMessage response;
@@ -544,7 +572,7 @@ namespace MobyDistribution.Transport
 
         private async Task<HttpResponseMessage> SendTokenRequestAsync(HttpMethod method, Uri url, Func<HttpContent>? content, AuthenticationHeaderValue? auth, CancellationToken cancellationToken)
         {
-            var policy = _options.Retry;
+            var policy = Retry;
             var started = Stopwatch.StartNew();
             for (int attempt = 1; ; attempt++)
             {
