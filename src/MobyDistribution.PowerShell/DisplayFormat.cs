@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 using MobyDistribution.Manifests;
@@ -27,6 +28,41 @@ namespace MobyDistribution.PowerShell
                 ? bytes.ToString(CultureInfo.CurrentCulture) + " B"
                 : value.ToString(value < 10 ? "0.0" : "0", CultureInfo.CurrentCulture) + " " + Units[unit];
         }
+
+        /// <summary>A size for list views: <c>3.4 MiB (3,561,234 bytes)</c>; empty for an unknown size.</summary>
+        public static string SizeAndBytes(long? size)
+        {
+            if (!size.HasValue || size.Value < 0) return string.Empty;
+            var bytes = size.Value.ToString("N0", CultureInfo.CurrentCulture) + (size.Value == 1 ? " byte" : " bytes");
+            return size.Value < 1024 ? bytes : Size(size) + " (" + bytes + ")";
+        }
+
+        /// <summary>The OCI annotation that says when an image was made (<c>org.opencontainers.image.created</c>), when there is one.</summary>
+        public static DateTimeOffset? Created(IEnumerable<KeyValuePair<string, string>>? annotations)
+        {
+            if (annotations == null) return null;
+            foreach (var pair in annotations)
+            {
+                if (pair.Key == CreatedAnnotation &&
+                    DateTimeOffset.TryParse(pair.Value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var created))
+                    return created;
+            }
+            return null;
+        }
+
+        /// <summary>Annotations one per line, <c>key = value</c>, sorted by key.</summary>
+        public static string Annotations(IEnumerable<KeyValuePair<string, string>>? annotations) =>
+            annotations == null ? string.Empty : string.Join(Environment.NewLine, annotations.OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => a.Key + " = " + a.Value));
+
+        /// <summary>A descriptor in one line for list views: <c>sha256:0123456789ab, 1.2 KiB, linux/amd64</c>.</summary>
+        public static string Summary(Descriptor? descriptor)
+        {
+            if (descriptor == null) return string.Empty;
+            var text = Digest(descriptor.Digest) + ", " + Size(descriptor.Size);
+            return descriptor.Platform != null ? text + ", " + descriptor.Platform : text;
+        }
+
+        private const string CreatedAnnotation = "org.opencontainers.image.created";
 
         /// <summary><c>sha256:</c> and the first 12 hex digits, enough to tell blobs apart on screen.</summary>
         public static string Digest(Digest? digest) => digest is null ? string.Empty : digest.Algorithm + ":" + digest.Short;

@@ -49,20 +49,26 @@ namespace MobyDistribution.PowerShell
     {
         private readonly string _activity;
         private readonly int _parentId;
-        private readonly IReadOnlyList<TransferProgress> _transfers;
+        private readonly Func<IReadOnlyList<TransferProgress>> _snapshot;
         private readonly HashSet<int> _shown = new HashSet<int>();
+        private IReadOnlyList<TransferProgress> _transfers = Array.Empty<TransferProgress>();
 
         /// <summary>A view of <paramref name="transfers"/> under the overall activity <paramref name="activity"/>.</summary>
         public TransferProgressView(string activity, IReadOnlyList<TransferProgress> transfers, int parentId = 1)
+            : this(activity, () => transfers, parentId) { }
+
+        /// <summary>A view of transfers that appear as the work finds them (an append-only list, read at each write).</summary>
+        public TransferProgressView(string activity, Func<IReadOnlyList<TransferProgress>> snapshot, int parentId = 1)
         {
             _activity = activity;
-            _transfers = transfers;
+            _snapshot = snapshot;
             _parentId = parentId;
         }
 
         /// <summary>Writes the current state; finished transfers get a Completed record once.</summary>
         public void Write(Cmdlet cmdlet)
         {
+            _transfers = _snapshot();
             long done = 0, total = 0;
             bool totalKnown = true;
             int finished = 0;
@@ -105,5 +111,42 @@ namespace MobyDistribution.PowerShell
 
         private static int Percent(long done, long? total) =>
             total.HasValue && total.Value > 0 ? (int)Math.Min(100, done * 100 / total.Value) : -1;
+    }
+}
+
+namespace MobyDistribution.PowerShell
+{
+    /// <summary>
+    /// Collects Core's per-blob progress (reported from worker threads) for blobs that are not known in advance, such as
+    /// the layers of an export or an import; the pipeline thread renders it through a <see cref="TransferProgressView"/>.
+    /// </summary>
+    internal sealed class BlobProgressTracker : IProgress<Operations.TransferProgress>
+    {
+        private readonly object _gate = new object();
+        private readonly Dictionary<Digest, TransferProgress> _byDigest = new Dictionary<Digest, TransferProgress>();
+        private readonly List<TransferProgress> _ordered = new List<TransferProgress>();
+
+        /// <summary>The transfers seen so far, in the order they appeared.</summary>
+        public IReadOnlyList<TransferProgress> Snapshot()
+        {
+            lock (_gate) return _ordered.ToArray();
+        }
+
+        public void Report(Operations.TransferProgress value)
+        {
+            TransferProgress t;
+            lock (_gate)
+            {
+                if (!_byDigest.TryGetValue(value.Digest, out t!))
+                {
+                    t = new TransferProgress(value.Activity + " " + value.Digest.Short, value.BytesTotal);
+                    _byDigest[value.Digest] = t;
+                    _ordered.Add(t);
+                }
+            }
+            if (value.BytesTotal >= 0) t.Total = value.BytesTotal;
+            t.Report(value.BytesDone);
+            if (value.Completed) t.Finish();
+        }
     }
 }

@@ -33,6 +33,7 @@ namespace MobyDistribution.PowerShell.Commands
         [Alias("Reference")]
         [ValidateNotNull]
         [ImageReferenceTransformation]
+        [ArgumentCompleter(typeof(ImageReferenceCompleter))]
         public ImageReference Source { get; set; } = null!;
 
         /// <summary>
@@ -41,6 +42,7 @@ namespace MobyDistribution.PowerShell.Commands
         [Parameter(Mandatory = true, Position = 1)]
         [ValidateNotNull]
         [ImageReferenceTransformation]
+        [ArgumentCompleter(typeof(ImageReferenceCompleter))]
         public ImageReference Destination { get; set; } = null!;
 
         /// <summary>

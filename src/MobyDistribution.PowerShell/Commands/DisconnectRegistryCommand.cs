@@ -21,7 +21,7 @@ namespace MobyDistribution.PowerShell.Commands
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
         [SupportsWildcards]
-        [ArgumentCompleter(typeof(RegistryNameCompleter))]
+        [ArgumentCompleter(typeof(RegistrySessionNameCompleter))]
         public string[] Registry { get; set; } = null!;
 
         /// <summary>

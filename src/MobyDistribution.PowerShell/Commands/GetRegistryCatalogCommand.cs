@@ -34,6 +34,7 @@ namespace MobyDistribution.PowerShell.Commands
         [Parameter(Position = 1)]
         [ValidateNotNullOrEmpty]
         [SupportsWildcards]
+        [ArgumentCompleter(typeof(RepositoryNameCompleter))]
         public string[]? Name { get; set; }
 
         /// <inheritdoc />

@@ -22,7 +22,7 @@ namespace MobyDistribution.PowerShell.Commands
         [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
         [SupportsWildcards]
-        [ArgumentCompleter(typeof(RegistryNameCompleter))]
+        [ArgumentCompleter(typeof(RegistrySessionNameCompleter))]
         public string[]? Registry { get; set; }
 
         /// <inheritdoc />

@@ -28,6 +28,7 @@ namespace MobyDistribution.PowerShell.Commands
         [Alias("Reference")]
         [ValidateNotNull]
         [ImageReferenceTransformation]
+        [ArgumentCompleter(typeof(ImageReferenceCompleter))]
         public ImageReference Repository { get; set; } = null!;
 
         /// <summary>
@@ -37,6 +38,7 @@ namespace MobyDistribution.PowerShell.Commands
         [ValidateNotNullOrEmpty]
         [SupportsWildcards]
         [Alias("Tag")]
+        [ArgumentCompleter(typeof(TagNameCompleter))]
         public string[]? Name { get; set; }
 
         /// <inheritdoc />

@@ -28,6 +28,7 @@ namespace MobyDistribution.PowerShell.Commands
         [Parameter(Mandatory = true, Position = 0)]
         [ValidateNotNull]
         [ImageReferenceTransformation]
+        [ArgumentCompleter(typeof(ImageReferenceCompleter))]
         public ImageReference Repository { get; set; } = null!;
 
         /// <summary>
@@ -59,6 +60,7 @@ namespace MobyDistribution.PowerShell.Commands
         /// </summary>
         [Parameter]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(RepositoryNameCompleter))]
         public string? MountFrom { get; set; }
 
         /// <summary>
@@ -75,7 +77,7 @@ namespace MobyDistribution.PowerShell.Commands
             var mountFrom = MountFrom == null ? null : MountRepository(MountFrom, repository);
             foreach (var pattern in Path)
             {
-                foreach (var file in Resolve(pattern))
+                foreach (var file in ResolveExistingPaths(pattern))
                 {
                     Publish(repository, file, mountFrom);
                 }
@@ -123,25 +125,6 @@ namespace MobyDistribution.PowerShell.Commands
                     progress.Finish();
                     view.Complete(this);
                 }
-            }
-        }
-
-        private string[] Resolve(string pattern)
-        {
-            try
-            {
-                var paths = GetResolvedProviderPathFromPSPath(pattern, out var provider);
-                if (provider.ImplementingType != typeof(Microsoft.PowerShell.Commands.FileSystemProvider))
-                {
-                    WriteError(new ArgumentException($"'{pattern}' is not a file system path."), "PathNotFileSystem", ErrorCategory.InvalidArgument, pattern);
-                    return Array.Empty<string>();
-                }
-                return paths.ToArray();
-            }
-            catch (ItemNotFoundException e)
-            {
-                WriteError(e, "FileNotFound", ErrorCategory.ObjectNotFound, pattern);
-                return Array.Empty<string>();
             }
         }
 

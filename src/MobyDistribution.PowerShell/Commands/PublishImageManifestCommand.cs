@@ -31,6 +31,7 @@ namespace MobyDistribution.PowerShell.Commands
         [Parameter(Mandatory = true, Position = 0)]
         [ValidateNotNull]
         [ImageReferenceTransformation]
+        [ArgumentCompleter(typeof(ImageReferenceCompleter))]
         public ImageReference Reference { get; set; } = null!;
 
         /// <summary>

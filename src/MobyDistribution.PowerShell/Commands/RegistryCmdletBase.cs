@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Collections.Concurrent;
 using System.Management.Automation;
 using System.Threading;
@@ -116,6 +117,32 @@ namespace MobyDistribution.PowerShell.Commands
         /// <summary>Writes a non-terminating error with an explicit id and category.</summary>
         protected void WriteError(Exception e, string errorId, ErrorCategory category, object? target) =>
             WriteError(new ErrorRecord(e, errorId, category, target));
+
+        /// <summary>
+        /// The file system paths a (wildcard) pattern names; a pattern that names nothing, or another provider's items, is a
+        /// non-terminating error (FileNotFound, PathNotFileSystem) and gives none.
+        /// </summary>
+        protected string[] ResolveExistingPaths(string pattern)
+        {
+            try
+            {
+                var paths = GetResolvedProviderPathFromPSPath(pattern, out var provider);
+                if (provider.ImplementingType != typeof(Microsoft.PowerShell.Commands.FileSystemProvider))
+                {
+                    WriteError(new ArgumentException($"'{pattern}' is not a file system path."), "PathNotFileSystem", ErrorCategory.InvalidArgument, pattern);
+                    return Array.Empty<string>();
+                }
+                return paths.ToArray();
+            }
+            catch (ItemNotFoundException e)
+            {
+                WriteError(e, "FileNotFound", ErrorCategory.ObjectNotFound, pattern);
+                return Array.Empty<string>();
+            }
+        }
+
+        /// <summary>A path to write, resolved against the current location (it need not exist).</summary>
+        protected string ResolveOutputPath(string path) => SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
 
         private void WriteQueuedVerbose()
         {

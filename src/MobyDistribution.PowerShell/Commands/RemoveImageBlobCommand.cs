@@ -21,6 +21,7 @@ namespace MobyDistribution.PowerShell.Commands
         [Alias("Source")]
         [ValidateNotNull]
         [ImageReferenceTransformation]
+        [ArgumentCompleter(typeof(ImageReferenceCompleter))]
         public ImageReference Repository { get; set; } = null!;
 
         /// <summary>

@@ -24,6 +24,7 @@ namespace MobyDistribution.PowerShell.Commands
         [Alias("Reference")]
         [ValidateNotNull]
         [ImageReferenceTransformation]
+        [ArgumentCompleter(typeof(ImageReferenceCompleter))]
         public ImageReference Repository { get; set; } = null!;
 
         /// <summary>
@@ -32,6 +33,7 @@ namespace MobyDistribution.PowerShell.Commands
         [Parameter(Position = 1)]
         [ValidateNotNullOrEmpty]
         [Alias("Tag")]
+        [ArgumentCompleter(typeof(TagNameCompleter))]
         public string[]? Name { get; set; }
 
         /// <summary>

@@ -42,6 +42,7 @@ namespace MobyDistribution.PowerShell.Commands
         [Parameter(ParameterSetName = ManifestSet)]
         [ValidateNotNull]
         [ImageReferenceTransformation]
+        [ArgumentCompleter(typeof(ImageReferenceCompleter))]
         public ImageReference? Repository { get; set; }
 
         /// <summary>

@@ -1,0 +1,107 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Management.Automation;
+using MobyDistribution.Operations;
+
+namespace MobyDistribution.PowerShell.Commands
+{
+    /// <summary>
+    /// <para type="synopsis">Exports images from registries to a docker save tarball (or an OCI image layout).</para>
+    /// <para type="description">
+    /// Writes a tar that docker load accepts (Docker image spec v1.2: manifest.json, repositories, the config as
+    /// &lt;hex&gt;.json, and per layer a folder with VERSION, json and the uncompressed layer.tar, checked against the config's
+    /// diff_ids while it is written). Several images go into one tar, their shared layers stored once; RepoTags are written as
+    /// docker writes them. From a multi-platform index the image of -Platform is taken (by default the platform this machine
+    /// runs, as docker does). -Format OciLayout writes an OCI image layout instead: a folder, or a tar when -Path ends in .tar.
+    /// Everything streams from the registry; the file is written under a temporary name beside -Path and renamed at the end,
+    /// so a failure or Ctrl+C leaves nothing there. An existing file is an error (DestinationExists) unless -Force is given.
+    /// </para>
+    /// </summary>
+    /// <example><code>Export-DockerImage -Reference localhost:5000/team/app:v1 -Path ./app.tar</code></example>
+    /// <example><code>Get-RegistryTag localhost:5000/team/app | Export-DockerImage -Path ./all-tags.tar -Platform linux/arm64</code></example>
+    [Cmdlet(VerbsData.Export, "DockerImage", SupportsShouldProcess = true)]
+    [OutputType(typeof(FileInfo), typeof(DirectoryInfo))]
+    public sealed class ExportDockerImageCommand : RegistryCmdletBase
+    {
+        private readonly List<ImageReference> _references = new List<ImageReference>();
+
+        /// <summary>
+        /// <para type="description">The images to export (tags or digests); several, or piped, go into one archive.</para>
+        /// </summary>
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        [ImageReferenceTransformation]
+        public ImageReference[] Reference { get; set; } = null!;
+
+        /// <summary>
+        /// <para type="description">The tar file to write (for -Format OciLayout: a folder, or a tar when it ends in .tar).</para>
+        /// </summary>
+        [Parameter(Mandatory = true, Position = 1)]
+        [ValidateNotNullOrEmpty]
+        public string Path { get; set; } = null!;
+
+        /// <summary>
+        /// <para type="description">The platform to take from a multi-platform index, e.g. linux/arm64/v8. The default is this machine's.</para>
+        /// </summary>
+        [Parameter]
+        [ValidateNotNull]
+        public Platform? Platform { get; set; }
+
+        /// <summary>
+        /// <para type="description">DockerArchive (the default: a docker save tar) or OciLayout.</para>
+        /// </summary>
+        [Parameter]
+        public ImageExportFormat Format { get; set; } = ImageExportFormat.DockerArchive;
+
+        /// <summary>
+        /// <para type="description">Replaces an existing file (or layout folder) at -Path.</para>
+        /// </summary>
+        [Parameter]
+        public SwitchParameter Force { get; set; }
+
+        /// <summary>
+        /// <para type="description">Writes the file (or folder) written.</para>
+        /// </summary>
+        [Parameter]
+        public SwitchParameter PassThru { get; set; }
+
+        /// <inheritdoc />
+        protected override void ProcessRecord() => _references.AddRange(Reference);
+
+        /// <inheritdoc />
+        protected override void EndProcessing()
+        {
+            if (_references.Count == 0) return;
+            var path = ResolveOutputPath(Path);
+            if (!Force && (File.Exists(path) || Directory.Exists(path)))
+            {
+                WriteError(new IOException($"'{path}' exists already; use -Force to replace it."), "DestinationExists", ErrorCategory.ResourceExists, path);
+                return;
+            }
+            var names = string.Join(", ", _references.Select(r => r.ToString()));
+            if (!ShouldProcess(path, $"Export {names} as {(Format == ImageExportFormat.DockerArchive ? "a docker save tar" : "an OCI image layout")}")) return;
+
+            var exporter = new ImageExporter(Connections);
+            var options = new ImageExportOptions { Format = Format, Platform = Platform, Overwrite = Force };
+            var tracker = new BlobProgressTracker();
+            var view = new TransferProgressView($"Export to {System.IO.Path.GetFileName(path)}", tracker.Snapshot);
+            ImageExportResult result;
+            try
+            {
+                if (!TryRun(ct => exporter.ExportAsync(_references, path, options, tracker, ct), "Image", _references.Count == 1 ? _references[0] : (object)path, out result, () => view.Write(this)))
+                    return;
+            }
+            finally
+            {
+                view.Complete(this);
+            }
+            foreach (var image in result.Images)
+                WriteVerbose($"Exported {image.Reference} ({image.Platform}, config {image.ConfigDigest.Short}, {image.DiffIds.Count} layers){(image.RepoTag != null ? " as " + image.RepoTag : string.Empty)}.");
+            WriteVerbose($"Wrote {DisplayFormat.Size(result.BytesWritten)} to {result.Path}.");
+            if (PassThru)
+                WriteObject(Directory.Exists(result.Path) ? new DirectoryInfo(result.Path) : (object)new FileInfo(result.Path));
+        }
+    }
+}
