@@ -181,6 +181,7 @@ namespace MobyDistribution.Core.Tests
             EnsurePulled(registry);
             var client = Reg.Client(registry);
             var image = _bed.Image;
+            int before = _bed.Issuer.RequestCount;
             var tasks = Enumerable.Range(0, 12).Select(async i =>
             {
                 switch (i % 3)
@@ -200,6 +201,8 @@ namespace MobyDistribution.Core.Tests
                 }
             }).ToArray();
             await Task.WhenAll(tasks);
+            // Requests refused together share the token one of them fetched.
+            Assert.InRange(_bed.Issuer.RequestCount - before, 1, 2);
         }
 
         [Fact]

@@ -57,6 +57,9 @@ namespace MobyDistribution.Transport
 
         public bool FollowRedirects { get; set; } = true;
 
+        /// <summary>The generation of the bearer token last sent with this request (0 for none).</summary>
+        internal long TokenGeneration { get; set; }
+
         /// <summary>A short description for messages: "GET manifest app:v1".</summary>
         public string? Description { get; set; }
     }
@@ -77,6 +80,7 @@ namespace MobyDistribution.Transport
         private readonly SemaphoreSlim _tokenLock = new SemaphoreSlim(1, 1);
         private readonly List<TokenEntry> _tokens = new List<TokenEntry>();
         private Uri? _baseUri;
+        private long _tokenGeneration;
         private AuthChallenge? _challenge;
         private bool _credentialResolved;
         private RegistryCredential? _credential;
@@ -183,10 +187,12 @@ namespace MobyDistribution.Transport
             var uri = request.Url ?? new Uri(baseUri, request.Path);
             if (!request.ContentReplayable && _challenge == null) await PrimeAuthAsync(cancellationToken).ConfigureAwait(false);
             bool reauthenticated = false;
-            bool forceToken = false;
+            long? freshAfter = null;
             while (true)
             {
-                var response = await SendWithRetriesAsync(request, uri, forceToken, cancellationToken).ConfigureAwait(false);
+                // Tokens fetched after this point (by a concurrent request that met the same 401) are fresh enough to reuse.
+                long generation = Interlocked.Read(ref _tokenGeneration);
+                var response = await SendWithRetriesAsync(request, uri, freshAfter, cancellationToken).ConfigureAwait(false);
                 if (response.StatusCode != HttpStatusCode.Unauthorized || reauthenticated || !request.ContentReplayable) return response;
                 var before = _challenge;
                 LearnChallenge(response);
@@ -203,7 +209,8 @@ namespace MobyDistribution.Transport
                     return response;
                 }
                 reauthenticated = true;
-                forceToken = true;
+                // Never reuse the token that was just refused.
+                freshAfter = Math.Max(generation, request.TokenGeneration);
                 response.Dispose();
             }
         }
@@ -237,7 +244,7 @@ namespace MobyDistribution.Transport
             }
         }
 
-        private async Task<HttpResponseMessage> SendWithRetriesAsync(RegistryRequest request, Uri uri, bool forceToken, CancellationToken cancellationToken)
+        private async Task<HttpResponseMessage> SendWithRetriesAsync(RegistryRequest request, Uri uri, long? freshAfter, CancellationToken cancellationToken)
         {
             var policy = Retry;
             var started = Stopwatch.StartNew();
@@ -250,8 +257,8 @@ namespace MobyDistribution.Transport
                 HttpResponseMessage response;
                 try
                 {
-                    response = await SendFollowingRedirectsAsync(request, uri, forceToken, cancellationToken).ConfigureAwait(false);
-                    forceToken = false;
+                    response = await SendFollowingRedirectsAsync(request, uri, freshAfter, cancellationToken).ConfigureAwait(false);
+                    freshAfter = null;
                 }
                 catch (HttpRequestException e) when (Inner<RegistryException>(e) is RegistryException fromBody)
                 {
@@ -339,7 +346,7 @@ namespace MobyDistribution.Transport
             return Redaction.Text(inner == e ? e.Message : e.Message + " " + inner.Message);
         }
 
-        private async Task<HttpResponseMessage> SendFollowingRedirectsAsync(RegistryRequest request, Uri uri, bool forceToken, CancellationToken cancellationToken)
+        private async Task<HttpResponseMessage> SendFollowingRedirectsAsync(RegistryRequest request, Uri uri, long? freshAfter, CancellationToken cancellationToken)
         {
             var current = uri;
             var method = request.Method;
@@ -352,7 +359,7 @@ namespace MobyDistribution.Transport
                 using var message = NewMessage(method, current);
                 request.Headers?.Invoke(message.Headers);
                 if (withBody) message.Content = request.Content!();
-                if (sameOrigin) await AuthorizeAsync(message, request.Scopes, forceToken, cancellationToken).ConfigureAwait(false);
+                if (sameOrigin) await AuthorizeAsync(message, request, freshAfter, cancellationToken).ConfigureAwait(false);
                 var timer = Stopwatch.StartNew();
                 HttpResponseMessage response;
                 using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
@@ -412,7 +419,7 @@ namespace MobyDistribution.Transport
             return message;
         }
 
-        private async Task AuthorizeAsync(HttpRequestMessage message, IReadOnlyList<string> scopes, bool forceToken, CancellationToken cancellationToken)
+        private async Task AuthorizeAsync(HttpRequestMessage message, RegistryRequest request, long? freshAfter, CancellationToken cancellationToken)
         {
             var challenge = _challenge;
             if (challenge == null) return;
@@ -425,8 +432,9 @@ namespace MobyDistribution.Transport
             }
             if (challenge.IsBearer)
             {
-                var token = await GetTokenAsync(scopes, challenge, forceToken, cancellationToken).ConfigureAwait(false);
-                if (token != null) message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+                var token = await GetTokenAsync(request.Scopes, challenge, freshAfter, cancellationToken).ConfigureAwait(false);
+                message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token.Token);
+                request.TokenGeneration = token.Generation;
             }
         }
 
@@ -437,20 +445,30 @@ namespace MobyDistribution.Transport
         {
             public TokenEntry(string token, IReadOnlyList<string> scopes, DateTimeOffset expires, DateTimeOffset renewAfter)
             {
+                Generation = Interlocked.Increment(ref _generations);
                 Token = token;
                 Scopes = scopes;
                 Expires = expires;
                 RenewAfter = renewAfter;
             }
 
+            private static long _generations;
+
+            /// <summary>Increases with every token fetched, process-wide.</summary>
+            public long Generation { get; }
             public string Token { get; }
             public IReadOnlyList<string> Scopes { get; }
             public DateTimeOffset Expires { get; }
             public DateTimeOffset RenewAfter { get; }
         }
 
-        private async Task<string?> GetTokenAsync(IReadOnlyList<string> requestScopes, AuthChallenge challenge, bool force, CancellationToken cancellationToken)
+        /// <summary>
+        /// A token covering the scopes: a cached one, or a new one. With <paramref name="freshAfter"/> (the request was refused),
+        /// only a token fetched after that generation is reused, so concurrent requests refused together fetch one token, not one each.
+        /// </summary>
+        private async Task<TokenEntry> GetTokenAsync(IReadOnlyList<string> requestScopes, AuthChallenge challenge, long? freshAfter, CancellationToken cancellationToken)
         {
+            bool force = freshAfter.HasValue;
             // An insufficient_scope challenge names what the registry wants: ask for it along with ours, once.
             var wanted = Scopes.Merge(force && string.Equals(challenge.Error, "insufficient_scope", StringComparison.OrdinalIgnoreCase)
                 ? requestScopes.Concat(challenge.Scopes)
@@ -460,16 +478,14 @@ namespace MobyDistribution.Transport
             {
                 var now = DateTimeOffset.UtcNow;
                 _tokens.RemoveAll(t => t.Expires <= now);
-                if (!force)
-                {
-                    var cached = _tokens.FirstOrDefault(t => t.RenewAfter > now && Scopes.Covers(t.Scopes, wanted));
-                    if (cached != null) return cached.Token;
-                }
+                var cached = _tokens.FirstOrDefault(t => t.RenewAfter > now && (!force || t.Generation > freshAfter!.Value) && Scopes.Covers(t.Scopes, wanted));
+                if (cached != null) return cached;
                 var entry = await FetchTokenAsync(challenge, wanted, cancellationToken).ConfigureAwait(false);
+                Interlocked.Exchange(ref _tokenGeneration, entry.Generation);
                 _tokens.RemoveAll(t => Scopes.Covers(entry.Scopes, t.Scopes));
                 _tokens.Add(entry);
                 if (_tokens.Count > 64) _tokens.RemoveAt(0);
-                return entry.Token;
+                return entry;
             }
             finally
             {
@@ -620,7 +636,7 @@ namespace MobyDistribution.Transport
             if (response.IsSuccessStatusCode) return;
             if (response.StatusCode == HttpStatusCode.Unauthorized && _challenge != null && _challenge.IsBearer)
             {
-                await GetTokenAsync(Array.Empty<string>(), _challenge, force: true, cancellationToken).ConfigureAwait(false);
+                await GetTokenAsync(Array.Empty<string>(), _challenge, long.MaxValue, cancellationToken).ConfigureAwait(false);
                 return;
             }
             throw await ErrorResponse.CreateAsync(response, $"Signing in to {_endpoint.Host} failed", cancellationToken).ConfigureAwait(false);
