@@ -119,6 +119,33 @@ namespace MobyDistribution.PowerShell.Commands
             WriteError(new ErrorRecord(e, errorId, category, target));
 
         /// <summary>
+        /// ShouldProcess for deletions where nobody may be there to answer: in a host that cannot prompt (pwsh -NonInteractive,
+        /// as Azure DevOps runs it, or a runspace without a UI) and without an explicit -Confirm, it does not prompt but goes on,
+        /// as -Confirm:$false would; -WhatIf still only describes. Elsewhere it is plain ShouldProcess.
+        /// </summary>
+        protected bool ShouldProcessUnattended(string target, string action)
+        {
+            var bound = MyInvocation.BoundParameters;
+            if (bound.ContainsKey("Confirm") || !HostCannotPrompt()) return ShouldProcess(target, action);
+            bool whatIf = bound.TryGetValue("WhatIf", out var w) ? ((SwitchParameter)w).IsPresent
+                : LanguagePrimitives.IsTrue(GetVariableValue("WhatIfPreference"));
+            if (whatIf) return ShouldProcess(target, action);
+            WriteVerbose($"Performing the operation \"{action}\" on target \"{target}\" (no confirmation: this host cannot prompt).");
+            return true;
+        }
+
+        private bool HostCannotPrompt()
+        {
+            if (Host?.UI == null || string.Equals(Host.Name, "Default Host", StringComparison.Ordinal)) return true;
+            foreach (var arg in Environment.GetCommandLineArgs())
+            {
+                var a = arg.ToLowerInvariant();
+                if (a.Length >= 5 && a.StartsWith("-noni", StringComparison.Ordinal) && "-noninteractive".StartsWith(a, StringComparison.Ordinal)) return true;
+            }
+            return false;
+        }
+
+        /// <summary>
         /// The file system paths a (wildcard) pattern names; a pattern that names nothing, or another provider's items, is a
         /// non-terminating error (FileNotFound, PathNotFileSystem) and gives none.
         /// </summary>

@@ -44,7 +44,7 @@ namespace MobyDistribution.PowerShell.Commands
             var target = repository.WithDigest(Digest);
             var client = ClientFor(repository);
             if (!TryRun(ct => client.Blobs.GetDescriptorAsync(repository.Repository, Digest, ct), "Blob", target, out Descriptor descriptor)) return;
-            if (!ShouldProcess(target.ToString(), $"Remove blob ({descriptor.Size} bytes)")) return;
+            if (!ShouldProcessUnattended(target.ToString(), $"Remove blob ({descriptor.Size} bytes)")) return;
             if (TryRun(ct => client.Blobs.DeleteAsync(repository.Repository, Digest, ct), "Blob", target) && PassThru)
                 WriteObject(descriptor);
         }

@@ -41,7 +41,7 @@ namespace MobyDistribution.PowerShell.Commands
             var action = Reference.Digest is null
                 ? $"Remove manifest {descriptor.Digest} that tag '{Reference.Reference}' points at, and with it every tag that points at it"
                 : "Remove manifest, and with it every tag that points at it";
-            if (!ShouldProcess(target.ToString(), action)) return;
+            if (!ShouldProcessUnattended(target.ToString(), action)) return;
             if (Reference.Digest is null)
                 WriteWarning($"Deleting {Reference} deletes manifest {descriptor.Digest}: every tag that points at it goes too.");
 

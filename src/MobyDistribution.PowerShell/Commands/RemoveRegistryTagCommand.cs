@@ -76,7 +76,7 @@ namespace MobyDistribution.PowerShell.Commands
                     WriteRegistryError(e, "Tag", tagged, IsNotFound(e) ? $"Tag '{name}' was not found in {repository}." : null);
                     continue;
                 }
-                if (!ShouldProcess(tagged.ToString(), $"Remove tag by deleting manifest {descriptor.Digest}; every tag that points at it goes too")) continue;
+                if (!ShouldProcessUnattended(tagged.ToString(), $"Remove tag by deleting manifest {descriptor.Digest}; every tag that points at it goes too")) continue;
                 WriteWarning($"Removing tag {tagged} deletes manifest {descriptor.Digest}: every tag that points at it goes too.");
                 // Deleted by the digest just confirmed, not by the tag, which may have moved since.
                 if (TryRun(ct => client.Manifests.DeleteAsync(repository.Repository, descriptor.Digest.ToString(), ct), "Tag", tagged, out Digest _) && PassThru)
