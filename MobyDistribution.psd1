@@ -6,7 +6,7 @@
     Author               = 'MobyDistribution contributors'
     CompanyName          = 'MobyDistribution contributors'
     Copyright            = '(c) MobyDistribution contributors.'
-    Description          = 'Work with Docker and OCI registries from PowerShell: connect with credentials, list repositories and tags, get, push and delete manifests, and download, upload and delete blobs, with digests verified end to end.'
+    Description          = 'Work with Docker and OCI registries from PowerShell, without a Docker daemon: connect with credentials, list repositories and tags, get, push and delete manifests and blobs, copy images between registries keeping their digests, export images as docker save tarballs or OCI layouts, import tarballs, and build images by adding layers. Typed objects, tab completion, full help; digests verified end to end.'
     CompatiblePSEditions = @('Desktop', 'Core')
     PowerShellVersion    = '5.1'
     FormatsToProcess     = @('MobyDistribution.format.ps1xml')
@@ -33,10 +33,10 @@
     VariablesToExport    = @()
     PrivateData          = @{
         PSData = @{
-            Tags         = @('Docker', 'OCI', 'Registry', 'Container', 'Image', 'Manifest', 'Distribution', 'PSEdition_Desktop', 'PSEdition_Core', 'Windows', 'Linux', 'MacOS')
+            Tags         = @('Docker', 'OCI', 'Registry', 'ContainerRegistry', 'Container', 'Image', 'Manifest', 'Distribution', 'DevOps', 'PSEdition_Desktop', 'PSEdition_Core', 'Windows', 'Linux', 'MacOS')
             ProjectUri   = 'https://github.com/MobyDistribution/MobyDistribution'
             LicenseUri   = 'https://github.com/MobyDistribution/MobyDistribution/blob/main/LICENSE'
-            ReleaseNotes = 'First release: registry sessions, catalog, tags, manifests (get, publish, remove) and blobs (save, publish, remove).'
+            ReleaseNotes = 'First release. Registry sessions (Connect-Registry with credentials, Docker config and credential helpers, TLS options); catalog and tags; manifests and blobs (get, publish, remove, verified downloads); Copy-RegistryImage (digest-preserving, mount/skip/stream plan shown by -WhatIf, platform subsets); Export-DockerImage (docker save tar or OCI layout), Import-DockerImage and Add-ImageLayer. Full help (Get-Help, about_MobyDistribution), tab completion of registries, repositories and tags, table and list views.'
         }
     }
 }

@@ -34,6 +34,23 @@ function Get-ModuleVersion {
     return ($props.Project.PropertyGroup | Where-Object { $_['Version'] } | Select-Object -First 1).Version
 }
 
+# Cmdlet help: docs/cmdlets/*.md (platyPS's markdown schema) to en-US/MobyDistribution.PowerShell.dll-Help.xml in the
+# module, with platyPS's New-ExternalHelp where platyPS is installed, else with build/ConvertTo-Maml.ps1.
+function Build-Help {
+    $docs = Join-Path $root 'docs/cmdlets'
+    $maml = Join-Path $moduleOut 'en-US/MobyDistribution.PowerShell.dll-Help.xml'
+    if (Get-Module -ListAvailable -Name platyPS) {
+        Import-Module platyPS
+        New-ExternalHelp -Path $docs -OutputPath (Split-Path $maml) -Force | Out-Null
+    } else {
+        & (Join-Path $root 'build/ConvertTo-Maml.ps1') -Path $docs -OutputPath $maml | Out-Null
+    }
+    # A cmdlet without a page builds (so work on it is not blocked), but Help.Tests.ps1 and -Task Package fail.
+    $exported = (Import-PowerShellDataFile (Join-Path $root 'MobyDistribution.psd1')).CmdletsToExport
+    $missing = @($exported | Where-Object { -not (Test-Path (Join-Path $docs "$_.md")) })
+    if ($missing) { Write-Warning "No help page in docs/cmdlets for $($missing -join ', '). Draft one with: dotnet pwsh ./build/New-CmdletMarkdown.ps1 -Name $($missing[0])" }
+}
+
 function Invoke-Build {
     $project = Join-Path $root 'src/MobyDistribution.PowerShell/MobyDistribution.PowerShell.csproj'
     $bin = Join-Path $out "bin/$Configuration"
@@ -49,6 +66,7 @@ function Invoke-Build {
     if (Get-ChildItem $help -File -ErrorAction SilentlyContinue) {
         Copy-Item $help (Join-Path $moduleOut 'en-US') -Recurse
     }
+    Build-Help
     # One version number, in Directory.Build.props, stamped into the manifest.
     $version = Get-ModuleVersion
     $manifest = Get-Content (Join-Path $root 'MobyDistribution.psd1') -Raw
@@ -133,6 +151,6 @@ switch ($Task) {
     'Build' { Invoke-Build }
     'Test' { Invoke-Tests }
     'Demo' { Invoke-Build; & (Join-Path $root 'demo/Demo.ps1') -ModulePath (Join-Path $moduleOut 'MobyDistribution.psd1') }
-    'Package' { Invoke-Build; & (Join-Path $root 'build/Package.ps1') -ModuleDirectory $moduleOut -OutputDirectory $out }
+    'Package' { Invoke-Build; & (Join-Path $root 'build/Package.ps1') -ModuleDirectory $moduleOut -OutputDirectory $out | Out-Null }
     'Bench' { Invoke-Build; & (Join-Path $root 'bench/Bench.ps1') -ModulePath (Join-Path $moduleOut 'MobyDistribution.psd1') }
 }

@@ -35,6 +35,7 @@ namespace MobyDistribution.PowerShell.Commands
         [Parameter(Position = 1)]
         [ValidateNotNull]
         [ImageReferenceTransformation]
+        [ArgumentCompleter(typeof(ImageReferenceCompleter))]
         public ImageReference? Destination { get; set; }
 
         /// <inheritdoc />

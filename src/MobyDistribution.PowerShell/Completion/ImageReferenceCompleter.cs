@@ -36,32 +36,40 @@ namespace MobyDistribution.PowerShell
             if (text.IndexOf('@') >= 0) return Array.Empty<CompletionResult>();
 
             int slash = text.IndexOf('/');
+            int colon = text.IndexOf(':', text.LastIndexOf('/') + 1);
             if (slash < 0)
             {
-                return KnownRegistries.List(includeDockerConfig: true)
+                var registries = KnownRegistries.List(includeDockerConfig: true)
                     .Where(r => word.Matches(r.Key))
-                    .Select(r => word.Result(r.Key + "/", r.Key + "/", r.Value));
+                    .Select(r => word.Result(r.Key + "/", r.Key + "/", r.Value))
+                    .ToList();
+                // 'alpine:3.' is a Docker Hub image and its tag; 'localhost:5' and 'registry.example.com:5' are registries being typed.
+                if (registries.Count > 0 || colon < 0 || IsRegistryName(text.Substring(0, colon))) return registries;
+                return Tags(word, text, colon);
             }
+
+            if (colon >= 0) return Tags(word, text, colon);
 
             var registry = text.Substring(0, slash);
-            // Docker's rule: a first part without '.' or ':' that is not localhost is a Docker Hub namespace, whose catalog is not served.
-            if (registry.IndexOf('.') < 0 && registry.IndexOf(':') < 0 && registry != "localhost") return Array.Empty<CompletionResult>();
+            // A Docker Hub namespace (no '.' or ':', not localhost): Docker Hub serves no catalog to list.
+            if (!IsRegistryName(registry) && registry.IndexOf(':') < 0) return Array.Empty<CompletionResult>();
+            var typed = text.Substring(slash + 1);
+            return RegistryListingCache.Repositories(registry)
+                .Where(r => CompletionWord.Matches(typed, r))
+                .Select(r => word.Result(registry + "/" + r, r, registry + "/" + r));
+        }
 
-            int colon = text.IndexOf(':', text.LastIndexOf('/') + 1);
-            if (colon < 0)
-            {
-                var typed = text.Substring(slash + 1);
-                return RegistryListingCache.Repositories(registry)
-                    .Where(r => CompletionWord.Matches(typed, r))
-                    .Select(r => word.Result(registry + "/" + r, r, registry + "/" + r));
-            }
-
+        /// <summary>The tags of the repository before the colon, as full references.</summary>
+        private static IEnumerable<CompletionResult> Tags(CompletionWord word, string text, int colon)
+        {
             var repositoryText = text.Substring(0, colon);
             if (!ImageReference.TryParse(repositoryText, out var repository)) return Array.Empty<CompletionResult>();
             var tagTyped = text.Substring(colon + 1);
-            return RegistryListingCache.Tags(repository)
+            return RegistryListingCache.Tags(repository.WithoutReference())
                 .Where(t => CompletionWord.Matches(tagTyped, t))
                 .Select(t => word.Result(repositoryText + ":" + t, t, repository.Name + ":" + t));
         }
+
+        private static bool IsRegistryName(string name) => name.IndexOf('.') >= 0 || name == "localhost";
     }
 }
