@@ -20,7 +20,7 @@ namespace MobyDistribution.PowerShell.Commands
     /// <example><code>Add-ImageLayer -Reference scratch -Path ./rootfs.tar -Destination localhost:5000/tools/static:v1 -Label @{ 'org.opencontainers.image.title' = 'static' }</code></example>
     [Cmdlet(VerbsCommon.Add, "ImageLayer", SupportsShouldProcess = true)]
     [OutputType(typeof(ImageLayerResult))]
-    public sealed class AddImageLayerCommand : RegistryCmdletBase
+    public sealed class AddImageLayerCommand : RegistryRequestCmdletBase
     {
         /// <summary>
         /// <para type="description">The base image, or scratch to start from nothing.</para>

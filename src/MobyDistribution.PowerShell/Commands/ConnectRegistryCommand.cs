@@ -20,7 +20,7 @@ namespace MobyDistribution.PowerShell.Commands
     /// <example><code>Connect-Registry -Registry registry.example.com -Credential (Get-Credential)</code></example>
     [Cmdlet(VerbsCommunications.Connect, "Registry", DefaultParameterSetName = CredentialSet)]
     [OutputType(typeof(RegistrySession))]
-    public sealed class ConnectRegistryCommand : RegistryCmdletBase
+    public sealed class ConnectRegistryCommand : RegistryRequestCmdletBase
     {
         private const string CredentialSet = "Credential";
         private const string IdentityTokenSet = "IdentityToken";
@@ -87,6 +87,10 @@ namespace MobyDistribution.PowerShell.Commands
             var options = Connections.Defaults.Clone();
             options.AllowInsecure = AllowInsecure.IsPresent;
             options.SkipCertificateCheck = SkipCertificateCheck.IsPresent;
+            // The retry budget given here is the session's from now on.
+            var (attempts, elapsed) = RetryBudget;
+            if (attempts.HasValue) options.Retry.MaxAttempts = attempts.Value;
+            if (elapsed.HasValue) options.Retry.MaxElapsed = elapsed.Value;
             if (CertificateAuthority != null)
             {
                 var path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(CertificateAuthority);

@@ -24,7 +24,7 @@ namespace MobyDistribution.PowerShell.Commands
     /// <example><code>Get-RegistryTag localhost:5000/team/app | Copy-RegistryImage -Destination localhost:5001/mirror/app</code></example>
     [Cmdlet(VerbsCommon.Copy, "RegistryImage", SupportsShouldProcess = true)]
     [OutputType(typeof(CopiedImage))]
-    public sealed class CopyRegistryImageCommand : RegistryCmdletBase
+    public sealed class CopyRegistryImageCommand : RegistryRequestCmdletBase
     {
         /// <summary>
         /// <para type="description">The image to copy: a tag or digest reference, or what Get-RegistryTag and Get-ImageManifest write.</para>

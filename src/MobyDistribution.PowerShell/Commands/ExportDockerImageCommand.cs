@@ -23,7 +23,7 @@ namespace MobyDistribution.PowerShell.Commands
     /// <example><code>Get-RegistryTag localhost:5000/team/app | Export-DockerImage -Path ./all-tags.tar -Platform linux/arm64</code></example>
     [Cmdlet(VerbsData.Export, "DockerImage", SupportsShouldProcess = true)]
     [OutputType(typeof(FileInfo), typeof(DirectoryInfo))]
-    public sealed class ExportDockerImageCommand : RegistryCmdletBase
+    public sealed class ExportDockerImageCommand : RegistryRequestCmdletBase
     {
         private readonly List<ImageReference> _references = new List<ImageReference>();
 

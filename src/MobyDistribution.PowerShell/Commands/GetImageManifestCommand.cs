@@ -25,7 +25,7 @@ namespace MobyDistribution.PowerShell.Commands
     [OutputType(typeof(Manifest), ParameterSetName = new[] { ManifestSet })]
     [OutputType(typeof(Descriptor), ParameterSetName = new[] { DescriptorSet })]
     [OutputType(typeof(string), ParameterSetName = new[] { RawSet })]
-    public sealed class GetImageManifestCommand : RegistryCmdletBase
+    public sealed class GetImageManifestCommand : RegistryRequestCmdletBase
     {
         private const string ManifestSet = "Manifest";
         private const string DescriptorSet = "Descriptor";

@@ -17,7 +17,7 @@ namespace MobyDistribution.PowerShell.Commands
     /// <example><code>Get-RegistryCatalog localhost:5000 | Get-RegistryTag | Get-ImageManifest</code></example>
     [Cmdlet(VerbsCommon.Get, "RegistryCatalog")]
     [OutputType(typeof(RegistryRepository))]
-    public sealed class GetRegistryCatalogCommand : RegistryCmdletBase
+    public sealed class GetRegistryCatalogCommand : RegistryRequestCmdletBase
     {
         /// <summary>
         /// <para type="description">The registry: <c>host[:port]</c> or a URL.</para>

@@ -19,7 +19,7 @@ namespace MobyDistribution.PowerShell.Commands
     /// <example><code>Get-RegistryCatalog localhost:5000 | Get-RegistryTag</code></example>
     [Cmdlet(VerbsCommon.Get, "RegistryTag")]
     [OutputType(typeof(RegistryTag))]
-    public sealed class GetRegistryTagCommand : RegistryCmdletBase
+    public sealed class GetRegistryTagCommand : RegistryRequestCmdletBase
     {
         /// <summary>
         /// <para type="description">The repository, e.g. <c>localhost:5000/app</c> or <c>alpine</c> (docker.io/library/alpine).</para>

@@ -18,7 +18,7 @@ namespace MobyDistribution.PowerShell.Commands
     /// <example><code>Get-ChildItem ./images/*.tar | Import-DockerImage</code></example>
     [Cmdlet(VerbsData.Import, "DockerImage", SupportsShouldProcess = true)]
     [OutputType(typeof(ImportedImage))]
-    public sealed class ImportDockerImageCommand : RegistryCmdletBase
+    public sealed class ImportDockerImageCommand : RegistryRequestCmdletBase
     {
         /// <summary>
         /// <para type="description">The docker save tar files to import (wildcards allowed).</para>

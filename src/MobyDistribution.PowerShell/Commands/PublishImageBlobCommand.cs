@@ -20,7 +20,7 @@ namespace MobyDistribution.PowerShell.Commands
     /// <example><code>Publish-ImageBlob localhost:5000/app ./layer.tar.gz -MountFrom base/image</code></example>
     [Cmdlet(VerbsData.Publish, "ImageBlob", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(PublishedBlob))]
-    public sealed class PublishImageBlobCommand : RegistryCmdletBase
+    public sealed class PublishImageBlobCommand : RegistryRequestCmdletBase
     {
         /// <summary>
         /// <para type="description">The repository to upload to, e.g. <c>localhost:5000/app</c>.</para>

@@ -19,7 +19,7 @@ namespace MobyDistribution.PowerShell.Commands
     /// <example><code>Publish-ImageManifest -Reference localhost:5000/app:v2 -Path ./manifest.json</code></example>
     [Cmdlet(VerbsData.Publish, "ImageManifest", DefaultParameterSetName = InputObjectSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(Descriptor))]
-    public sealed class PublishImageManifestCommand : RegistryCmdletBase
+    public sealed class PublishImageManifestCommand : RegistryRequestCmdletBase
     {
         private const string InputObjectSet = "InputObject";
         private const string PathSet = "Path";

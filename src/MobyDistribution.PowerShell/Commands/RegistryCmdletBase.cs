@@ -36,6 +36,9 @@ namespace MobyDistribution.PowerShell.Commands
         /// <inheritdoc />
         protected override void StopProcessing() => _cancellation.Cancel();
 
+        /// <summary>Settings that flow with this command's Core work (a retry budget, say); null for none.</summary>
+        protected virtual IDisposable? BeginRequestScope() => null;
+
         /// <summary>Releases the cancellation source.</summary>
         public void Dispose()
         {
@@ -53,6 +56,7 @@ namespace MobyDistribution.PowerShell.Commands
             Task<T> task;
             // The sink flows with the task's execution context, so Core's lines reach this cmdlet even from a shared client.
             using (RegistryLog.BeginScope(_verboseLines.Enqueue))
+            using (BeginRequestScope())
             {
                 // Task.Run keeps Core's continuations off any synchronization context the host may have.
                 task = Task.Run(() => work(CancellationToken), CancellationToken);

@@ -12,7 +12,7 @@ namespace MobyDistribution.PowerShell.Commands
     /// <example><code>Remove-ImageBlob -Repository localhost:5000/app -Digest sha256:0123…</code></example>
     [Cmdlet(VerbsCommon.Remove, "ImageBlob", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
     [OutputType(typeof(Descriptor))]
-    public sealed class RemoveImageBlobCommand : RegistryCmdletBase
+    public sealed class RemoveImageBlobCommand : RegistryRequestCmdletBase
     {
         /// <summary>
         /// <para type="description">The repository, e.g. <c>localhost:5000/app</c>.</para>

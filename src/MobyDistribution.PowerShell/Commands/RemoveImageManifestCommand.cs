@@ -13,7 +13,7 @@ namespace MobyDistribution.PowerShell.Commands
     /// <example><code>Remove-ImageManifest localhost:5000/app@sha256:0123…</code></example>
     [Cmdlet(VerbsCommon.Remove, "ImageManifest", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
     [OutputType(typeof(Descriptor))]
-    public sealed class RemoveImageManifestCommand : RegistryCmdletBase
+    public sealed class RemoveImageManifestCommand : RegistryRequestCmdletBase
     {
         /// <summary>
         /// <para type="description">The manifest: <c>registry/repository@digest</c>, or a tag to resolve.</para>

@@ -15,7 +15,7 @@ namespace MobyDistribution.PowerShell.Commands
     /// <example><code>Get-RegistryTag localhost:5000/app -Name 'pr-*' | Remove-RegistryTag -Confirm:$false</code></example>
     [Cmdlet(VerbsCommon.Remove, "RegistryTag", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
     [OutputType(typeof(RegistryTag))]
-    public sealed class RemoveRegistryTagCommand : RegistryCmdletBase
+    public sealed class RemoveRegistryTagCommand : RegistryRequestCmdletBase
     {
         /// <summary>
         /// <para type="description">The repository; a reference with a tag (<c>localhost:5000/app:old</c>) names the tag too.</para>

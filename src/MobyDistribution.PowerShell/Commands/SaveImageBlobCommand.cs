@@ -24,7 +24,7 @@ namespace MobyDistribution.PowerShell.Commands
     /// <example><code>Save-ImageBlob -Repository localhost:5000/app -Digest sha256:0123… -Path ./layer.tar.gz</code></example>
     [Cmdlet(VerbsData.Save, "ImageBlob", DefaultParameterSetName = DigestSet, SupportsShouldProcess = true)]
     [OutputType(typeof(FileInfo))]
-    public sealed class SaveImageBlobCommand : RegistryCmdletBase
+    public sealed class SaveImageBlobCommand : RegistryRequestCmdletBase
     {
         private const string DigestSet = "Digest";
         private const string DescriptorSet = "Descriptor";
