@@ -71,26 +71,7 @@ namespace MobyDistribution.PowerShell.Commands
                     foreach (var tag in listing!.Where(t => pattern.IsMatch(t))) WriteObject(new RegistryTag(repository, tag));
                     continue;
                 }
-                ImageReference target;
-                try
-                {
-                    target = repository.WithTag(name);
-                }
-                catch (FormatException e)
-                {
-                    WriteError(e, "InvalidTag", ErrorCategory.InvalidArgument, name);
-                    continue;
-                }
-                Descriptor descriptor;
-                try
-                {
-                    descriptor = Run(ct => client.Tags.GetAsync(repository.Repository, name, ct));
-                }
-                catch (Exception e) when (RegistryErrors.IsExpected(e) && !Stopping)
-                {
-                    WriteRegistryError(e, "Tag", target, IsNotFound(e) ? $"Tag '{name}' was not found in {repository}." : null);
-                    continue;
-                }
+                if (!TryResolveTag(client, repository, name, out _, out var descriptor)) continue;
                 WriteObject(new RegistryTag(repository, name, descriptor));
             }
         }

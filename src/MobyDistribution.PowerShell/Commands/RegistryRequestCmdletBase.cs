@@ -1,5 +1,6 @@
 using System;
 using System.Management.Automation;
+using MobyDistribution.Registry;
 using MobyDistribution.Transport;
 
 namespace MobyDistribution.PowerShell.Commands
@@ -30,6 +31,36 @@ namespace MobyDistribution.PowerShell.Commands
         protected (int? Attempts, TimeSpan? Elapsed) RetryBudget =>
             (MyInvocation.BoundParameters.ContainsKey(nameof(MaximumRetryCount)) ? MaximumRetryCount + 1 : (int?)null,
              MyInvocation.BoundParameters.ContainsKey(nameof(RetryTimeoutSec)) ? TimeSpan.FromSeconds(RetryTimeoutSec) : (TimeSpan?)null);
+
+        /// <summary>
+        /// Resolves one tag of <paramref name="repository"/> to the descriptor it points at (a HEAD request). A malformed name
+        /// (InvalidTag) or a tag the registry does not have (TagNotFound) is written as a non-terminating error and gives false.
+        /// </summary>
+        protected bool TryResolveTag(RegistryClient client, ImageReference repository, string name, out ImageReference tagged, out Descriptor descriptor)
+        {
+            descriptor = null!;
+            try
+            {
+                tagged = repository.WithTag(name);
+            }
+            catch (FormatException e)
+            {
+                tagged = repository;
+                WriteError(e, "InvalidTag", ErrorCategory.InvalidArgument, name);
+                return false;
+            }
+            var target = tagged;
+            try
+            {
+                descriptor = Run(ct => client.Tags.GetAsync(repository.Repository, name, ct));
+                return true;
+            }
+            catch (Exception e) when (RegistryErrors.IsExpected(e) && !Stopping)
+            {
+                WriteRegistryError(e, "Tag", target, IsNotFound(e) ? $"Tag '{name}' was not found in {repository}." : null);
+                return false;
+            }
+        }
 
         /// <inheritdoc />
         protected override IDisposable? BeginRequestScope()

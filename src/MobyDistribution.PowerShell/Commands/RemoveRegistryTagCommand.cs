@@ -56,26 +56,7 @@ namespace MobyDistribution.PowerShell.Commands
             var client = ClientFor(repository);
             foreach (var name in names)
             {
-                ImageReference tagged;
-                try
-                {
-                    tagged = repository.WithTag(name);
-                }
-                catch (FormatException e)
-                {
-                    WriteError(e, "InvalidTag", ErrorCategory.InvalidArgument, name);
-                    continue;
-                }
-                Descriptor descriptor;
-                try
-                {
-                    descriptor = Run(ct => client.Tags.GetAsync(repository.Repository, name, ct));
-                }
-                catch (Exception e) when (RegistryErrors.IsExpected(e) && !Stopping)
-                {
-                    WriteRegistryError(e, "Tag", tagged, IsNotFound(e) ? $"Tag '{name}' was not found in {repository}." : null);
-                    continue;
-                }
+                if (!TryResolveTag(client, repository, name, out var tagged, out var descriptor)) continue;
                 if (!ShouldProcessUnattended(tagged.ToString(), $"Remove tag by deleting manifest {descriptor.Digest}; every tag that points at it goes too")) continue;
                 WriteWarning($"Removing tag {tagged} deletes manifest {descriptor.Digest}: every tag that points at it goes too.");
                 // Deleted by the digest just confirmed, not by the tag, which may have moved since.
