@@ -57,7 +57,9 @@ namespace MobyDistribution.Formats
             if (_finished) throw new InvalidOperationException("The layout is finished.");
             if (!_blobs.Add(digest.ToString())) return;
             await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
-            using var hashing = new HashingReadStream(content, digest.Algorithm, progress);
+            // A registry blob stream checks its own digest when read to the end (it is, below): no second SHA-256 pass.
+            bool verifiedBySource = content is VerifyingReadStream source && source.Verifies(digest);
+            using var hashing = new HashingReadStream(content, digest.Algorithm, progress, hash: !verifiedBySource);
             try
             {
                 if (_tar != null)
@@ -74,11 +76,11 @@ namespace MobyDistribution.Formats
                     int n;
                     while ((n = await hashing.ReadAsync(buffer, 0, buffer.Length, cancellationToken).ConfigureAwait(false)) > 0)
                         await file.Stream.WriteAsync(buffer, 0, n, cancellationToken).ConfigureAwait(false);
-                    if (hashing.BytesRead != size || hashing.Finish() != digest)
-                        throw new DigestMismatchException($"Blob {digest} has {hashing.BytesRead} bytes hashing to {hashing.Finish()}; expected {size} bytes.", digest, hashing.Finish());
+                    if (hashing.BytesRead != size || (hashing.Hashes && hashing.Finish() != digest))
+                        throw new DigestMismatchException($"Blob {digest} has {hashing.BytesRead} bytes{(hashing.Hashes ? " hashing to " + hashing.Finish() : string.Empty)}; expected {size} bytes.", digest, hashing.Hashes ? hashing.Finish() : null);
                     file.Commit();
                 }
-                if (hashing.Finish() != digest)
+                if (hashing.Hashes && hashing.Finish() != digest)
                     throw new DigestMismatchException($"Blob {digest} hashes to {hashing.Finish()}.", digest, hashing.Finish());
             }
             catch

@@ -14,15 +14,19 @@ namespace MobyDistribution.IO
         private readonly Stream _inner;
         private readonly string _algorithm;
         private readonly IProgress<long>? _progress;
-        private DigestHasher _hasher;
+        private DigestHasher? _hasher;
         private Digest? _result;
 
-        public HashingReadStream(Stream inner, string algorithm, IProgress<long>? progress)
+        /// <param name="inner">The stream read.</param>
+        /// <param name="algorithm">The digest algorithm.</param>
+        /// <param name="progress">Receives the bytes read so far.</param>
+        /// <param name="hash">False to only count, when the inner stream verifies the digest itself (no second pass of SHA-256).</param>
+        public HashingReadStream(Stream inner, string algorithm, IProgress<long>? progress, bool hash = true)
         {
             _inner = inner;
             _algorithm = algorithm;
             _progress = progress;
-            _hasher = new DigestHasher(algorithm);
+            _hasher = hash ? new DigestHasher(algorithm) : null;
         }
 
         /// <summary>Bytes read so far.</summary>
@@ -31,20 +35,28 @@ namespace MobyDistribution.IO
         /// <summary>Starts hashing again (after the inner stream was rewound for a resend).</summary>
         public void Reset()
         {
-            _hasher.Dispose();
-            _hasher = new DigestHasher(_algorithm);
+            if (_hasher != null)
+            {
+                _hasher.Dispose();
+                _hasher = new DigestHasher(_algorithm);
+            }
             _result = null;
             BytesRead = 0;
             _progress?.Report(0);
         }
 
-        /// <summary>The digest of what was read (computed once).</summary>
+        /// <summary>False when the stream only counts (the inner stream verifies the digest itself).</summary>
+        public bool Hashes => _hasher != null || _result != null;
+
+        /// <summary>The digest of what was read (computed once). Not available when the stream only counts.</summary>
         public Digest Finish()
         {
             if (_result == null)
             {
+                if (_hasher == null) throw new InvalidOperationException("This stream counts without hashing.");
                 _result = _hasher.Finish();
                 _hasher.Dispose();
+                _hasher = null;
             }
             return _result;
         }
@@ -66,7 +78,7 @@ namespace MobyDistribution.IO
         private void Observe(byte[] buffer, int offset, int n)
         {
             if (n <= 0) return;
-            _hasher.Append(buffer, offset, n);
+            _hasher?.Append(buffer, offset, n);
             BytesRead += n;
             _progress?.Report(BytesRead);
         }

@@ -22,6 +22,7 @@ namespace MobyDistribution.IO
         private readonly DigestHasher _hasher;
         private long _read;
         private bool _verified;
+        private StallTimer? _stall;
 
         public VerifyingReadStream(Stream inner, IDisposable? owner, Digest expected, long? expectedSize, string what)
         {
@@ -36,7 +37,24 @@ namespace MobyDistribution.IO
         public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
 
         /// <summary>How long one read may wait for data before it fails with <see cref="TimeoutException"/> (a stalled source counts as dropped).</summary>
-        public TimeSpan? StallTimeout { get; set; }
+        public TimeSpan? StallTimeout
+        {
+            get => _stall?.Timeout;
+            set
+            {
+                _stall?.Dispose();
+                _stall = value.HasValue ? new StallTimer(value.Value) : null;
+            }
+        }
+
+        /// <summary>The digest this stream checks its content against.</summary>
+        public Digest Expected => _expected;
+
+        /// <summary>
+        /// True when reading this stream to its end checks the content against <paramref name="digest"/> (and fails before the
+        /// end otherwise), so a consumer need not hash the same bytes a second time.
+        /// </summary>
+        public bool Verifies(Digest digest) => _expected == digest;
 
         public override async Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
         {
@@ -62,16 +80,20 @@ namespace MobyDistribution.IO
 
         private async Task<int> ReadInnerAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
         {
-            if (!StallTimeout.HasValue) return await _inner.ReadAsync(buffer, offset, count, cancellationToken).ConfigureAwait(false);
-            using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            stall.CancelAfter(StallTimeout.Value);
+            var stall = _stall;
+            if (stall == null) return await _inner.ReadAsync(buffer, offset, count, cancellationToken).ConfigureAwait(false);
+            var token = stall.Arm(cancellationToken);
             try
             {
-                return await _inner.ReadAsync(buffer, offset, count, stall.Token).ConfigureAwait(false);
+                return await _inner.ReadAsync(buffer, offset, count, token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                throw new TimeoutException($"Blob {_what}: no data for {StallTimeout.Value.TotalSeconds:0.#} s after {_read} bytes.");
+                throw new TimeoutException($"Blob {_what}: no data for {stall.Timeout.TotalSeconds:0.#} s after {_read} bytes.");
+            }
+            finally
+            {
+                stall.Disarm();
             }
         }
 
@@ -101,6 +123,7 @@ namespace MobyDistribution.IO
             if (disposing)
             {
                 _hasher.Dispose();
+                _stall?.Dispose();
                 _inner.Dispose();
                 _owner?.Dispose();
             }

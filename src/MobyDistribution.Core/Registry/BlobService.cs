@@ -1,5 +1,6 @@
 using System;
 using System.Buffers;
+using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Net;
@@ -66,6 +67,7 @@ namespace MobyDistribution.Registry
     public sealed class BlobService
     {
         private const int CopyBufferSize = 1024 * 1024;
+        private const int PipelineDepth = 4;
         private readonly RegistryClient _client;
 
         internal BlobService(RegistryClient client) => _client = client;
@@ -116,8 +118,15 @@ namespace MobyDistribution.Registry
             if (destination == null) throw new ArgumentNullException(nameof(destination));
             long destinationStart = destination.CanSeek ? destination.Position : 0;
             var hasher = new DigestHasher(digest.Algorithm);
-            var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
+            // The pieces read from the network are hashed and written in order by a chain of tasks while the next pieces are
+            // read: SHA-256 and the file write leave the network's critical path (a few pieces in flight, pooled buffers).
+            var free = new Stack<byte[]>();
+            var rented = new List<byte[]>();
+            using var slots = new SemaphoreSlim(PipelineDepth);
+            Task tail = Task.CompletedTask;
+            bool writeFailed = false;
             var policy = Transport.Retry;
+            var stall = new StallTimer(_client.Options.ReadStallTimeout);
             long received = 0;
             int failures = 0;
             try
@@ -163,25 +172,48 @@ namespace MobyDistribution.Registry
                         using var body = await response.Content.ReadAsStreamAsync().ConfigureAwait(false);
                         while (true)
                         {
-                            int n = await ReadWithStallTimeoutAsync(body, buffer, cancellationToken).ConfigureAwait(false);
-                            if (n == 0) break;
-                            if (expectedSize.HasValue && received + n > expectedSize.Value)
-                                throw new DigestMismatchException($"Blob {Describe(repository, digest)} is longer than the {expectedSize} bytes its descriptor says; stopped reading.", digest, null);
-                            hasher.Append(buffer, 0, n);
-                            await destination.WriteAsync(buffer, 0, n, cancellationToken).ConfigureAwait(false);
+                            await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+                            var buffer = TakeBuffer();
+                            int n;
+                            try
+                            {
+                                n = await ReadWithStallTimeoutAsync(body, buffer, stall, cancellationToken).ConfigureAwait(false);
+                                if (n > 0 && expectedSize.HasValue && received + n > expectedSize.Value)
+                                    throw new DigestMismatchException($"Blob {Describe(repository, digest)} is longer than the {expectedSize} bytes its descriptor says; stopped reading.", digest, null);
+                            }
+                            catch
+                            {
+                                GiveBack(buffer);
+                                throw;
+                            }
+                            if (n == 0)
+                            {
+                                GiveBack(buffer);
+                                break;
+                            }
+                            if (tail.IsFaulted || tail.IsCanceled)
+                            {
+                                GiveBack(buffer);
+                                await DrainAsync().ConfigureAwait(false);
+                            }
+                            var previous = tail;
+                            tail = Task.Run(() => HashAndWriteAsync(previous, buffer, n));
                             received += n;
                             progress?.Report(received);
                         }
+                        await DrainAsync().ConfigureAwait(false);
                         break;
                     }
-                    catch (Exception e) when (RegistryTransport.IsTransient(e, cancellationToken) && failures + 1 < policy.MaxAttempts)
+                    catch (Exception e) when (!writeFailed && RegistryTransport.IsTransient(e, cancellationToken) && failures + 1 < policy.MaxAttempts)
                     {
+                        // What was received is on its way to the destination: resume after it once it is there.
+                        await DrainAsync().ConfigureAwait(false);
                         failures++;
                         var delay = policy.DelayFor(failures, null);
                         Transport.Log($"Download of {digest.Short} dropped after {received} bytes ({Redaction.Text(e.Message)}); resuming in {delay.TotalSeconds:0.#} s.");
                         await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
                     }
-                    catch (Exception e) when (RegistryTransport.IsTransient(e, cancellationToken))
+                    catch (Exception e) when (!writeFailed && RegistryTransport.IsTransient(e, cancellationToken))
                     {
                         throw new RegistryException(RegistryErrorKind.Connection,
                             $"Download of blob {Describe(repository, digest)} kept failing after {received} bytes; gave up after {failures + 1} attempts: {Redaction.Text(e.Message)}", e);
@@ -197,8 +229,51 @@ namespace MobyDistribution.Registry
             }
             finally
             {
+                // Never give a buffer back to the pool while a piece may still use it. A failed write was reported already.
+                try { await tail.ConfigureAwait(false); }
+                catch { }
                 hasher.Dispose();
-                ArrayPool<byte>.Shared.Return(buffer);
+                stall.Dispose();
+                foreach (var b in rented) ArrayPool<byte>.Shared.Return(b);
+            }
+
+            byte[] TakeBuffer()
+            {
+                lock (free)
+                {
+                    if (free.Count > 0) return free.Pop();
+                    var b = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
+                    rented.Add(b);
+                    return b;
+                }
+            }
+
+            void GiveBack(byte[] b)
+            {
+                lock (free) free.Push(b);
+                slots.Release();
+            }
+
+            // Each piece waits for the one before it, so the hash and the file see the bytes in order.
+            async Task HashAndWriteAsync(Task previous, byte[] piece, int count)
+            {
+                try
+                {
+                    await previous.ConfigureAwait(false);
+                    hasher.Append(piece, 0, count);
+                    await destination.WriteAsync(piece, 0, count, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    GiveBack(piece);
+                }
+            }
+
+            // A failed write (a full disk, a closed stream) is not a dropped connection: the download does not resume after it.
+            async Task DrainAsync()
+            {
+                try { await tail.ConfigureAwait(false); }
+                catch { writeFailed = true; throw; }
             }
         }
 
@@ -435,7 +510,10 @@ namespace MobyDistribution.Registry
             }
 
             long start = content.CanSeek ? content.Position : 0;
-            var verifying = new HashingReadStream(content, digest.Algorithm, progress);
+            // A registry blob being streamed on (a copy) is verified by its own stream, which fails before its last byte
+            // when the content differs: hashing it here again would only double the CPU spent per byte.
+            bool verifiedBySource = content is VerifyingReadStream source && source.Verifies(digest);
+            var verifying = new HashingReadStream(content, digest.Algorithm, progress, hash: !verifiedBySource);
             bool sentOnce = false;
             var put = new RegistryRequest(HttpMethod.Put, WithQuery(session.Location, "digest", digest.ToString()), Scopes.Repository(repository, true))
             {
@@ -456,7 +534,11 @@ namespace MobyDistribution.Registry
                 {
                     var error = await ErrorResponse.CreateAsync(response, $"Uploading blob {Describe(repository, digest)}", cancellationToken).ConfigureAwait(false);
                     if (error.Kind == RegistryErrorKind.DigestMismatch)
-                        throw new DigestMismatchException($"The content of blob {Describe(repository, digest)} does not match its digest (it hashes to {verifying.Finish()}); the registry did not keep it.", digest, verifying.Finish(), error);
+                    {
+                        var actual = verifying.Hashes ? verifying.Finish() : null;
+                        var hashesTo = actual != null ? $" (it hashes to {actual})" : string.Empty;
+                        throw new DigestMismatchException($"The content of blob {Describe(repository, digest)} does not match its digest{hashesTo}; the registry did not keep it.", digest, actual, error);
+                    }
                     throw error;
                 }
             }
@@ -628,17 +710,20 @@ namespace MobyDistribution.Registry
             return total;
         }
 
-        private async Task<int> ReadWithStallTimeoutAsync(Stream body, byte[] buffer, CancellationToken cancellationToken)
+        private static async Task<int> ReadWithStallTimeoutAsync(Stream body, byte[] buffer, StallTimer stall, CancellationToken cancellationToken)
         {
-            using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            stall.CancelAfter(_client.Options.ReadStallTimeout);
+            var token = stall.Arm(cancellationToken);
             try
             {
-                return await body.ReadAsync(buffer, 0, buffer.Length, stall.Token).ConfigureAwait(false);
+                return await body.ReadAsync(buffer, 0, buffer.Length, token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                throw new TimeoutException($"No data for {_client.Options.ReadStallTimeout.TotalSeconds:0} s.");
+                throw new TimeoutException($"No data for {stall.Timeout.TotalSeconds:0} s.");
+            }
+            finally
+            {
+                stall.Disarm();
             }
         }
 

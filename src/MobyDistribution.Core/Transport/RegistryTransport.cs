@@ -82,6 +82,7 @@ namespace MobyDistribution.Transport
         private Uri? _baseUri;
         private long _tokenGeneration;
         private AuthChallenge? _challenge;
+        private volatile bool _openPing;
         private bool _credentialResolved;
         private RegistryCredential? _credential;
 
@@ -185,7 +186,7 @@ namespace MobyDistribution.Transport
         {
             var baseUri = await GetBaseUriAsync(cancellationToken).ConfigureAwait(false);
             var uri = request.Url ?? new Uri(baseUri, request.Path);
-            if (!request.ContentReplayable && _challenge == null) await PrimeAuthAsync(cancellationToken).ConfigureAwait(false);
+            if (!request.ContentReplayable && _challenge == null && !_openPing) await PrimeAuthAsync(cancellationToken).ConfigureAwait(false);
             bool reauthenticated = false;
             long? freshAfter = null;
             while (true)
@@ -225,6 +226,8 @@ namespace MobyDistribution.Transport
         private async Task PrimeAuthAsync(CancellationToken cancellationToken)
         {
             using var response = await PingAsync(cancellationToken).ConfigureAwait(false);
+            // /v2/ answered without a challenge: asking again before every upload would only learn the same (one round trip per blob).
+            if (response.IsSuccessStatusCode) _openPing = true;
         }
 
         private void LearnChallenge(HttpResponseMessage response)

@@ -1,0 +1,382 @@
+<#
+.SYNOPSIS
+    Benchmarks MobyDistribution against skopeo (and curl) on two local registries, and writes bench/results.md.
+.DESCRIPTION
+    One command:  dotnet pwsh ./build.ps1 -Task Bench      (after bash tools/bootstrap.sh on a fresh machine)
+    or, with a built module:  dotnet pwsh ./bench/Bench.ps1 -ModulePath out/MobyDistribution/MobyDistribution.psd1 [-Quick]
+
+    It builds its fixture images itself (OCI layouts pushed to a source registry with skopeo):
+      app  - 4 gzip layers, >= 300 MB compressed: real files of this machine (a chunk of /usr/lib, a chunk of /usr/share,
+             a few files of /etc) and one layer of random (incompressible) bytes;
+      big  - one 1 GiB layer of random bytes (for the memory measurements);
+      tiny - one small layer, tagged 5,000 times (for tag listing).
+    Then it measures, alternating ours and theirs (the order flips every run) after one untimed warm-up each:
+      1. Copy-RegistryImage vs skopeo copy docker://A docker://B (B emptied and restarted before every run);
+      2. Export-DockerImage vs skopeo copy docker://A docker-archive:FILE;
+      3. Save-ImageBlob of the largest layer vs curl -o of the blob URL;
+      4. Get-RegistryTag vs skopeo list-tags on a repository with 5,000 tags;
+      5. peak resident set of a fresh pwsh during the 1 GiB copy and export, over its idle baseline (bench/Probe.ps1);
+      6. Import-Module time in a fresh pwsh -NoProfile.
+    Our cmdlets run in this session, timed with Measure-Command; skopeo and curl are started from this session.
+    Registries and fixtures live in a temporary directory that is deleted at the end (unless -KeepWork).
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Mandatory)] [string] $ModulePath,
+    # Fewer runs (3) and smaller data (about 100 MB, 256 MiB for memory): a smoke test, not the reference numbers.
+    [switch] $Quick,
+    # Timed runs per tool and scenario (after one warm-up); 7 by default (a steadier median on a busy machine), 3 with -Quick.
+    [int] $Runs = 0,
+    # Where fixtures and registry storage go; a new directory under the system temp folder by default.
+    [string] $WorkDirectory,
+    # Keep the work directory (fixtures are then reused by the next run with the same -WorkDirectory).
+    [switch] $KeepWork,
+    [ValidateSet('Copy', 'Export', 'Blob', 'Tags', 'Memory', 'Import')]
+    [string[]] $Scenario = @('Copy', 'Export', 'Blob', 'Tags', 'Memory', 'Import'),
+    # The report; its part between the bench markers is replaced, notes around it are kept. Empty: no report.
+    [string] $ResultsPath = (Join-Path $PSScriptRoot 'results.md')
+)
+
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+Set-StrictMode -Version Latest
+$benchClock = [System.Diagnostics.Stopwatch]::StartNew()
+. (Join-Path $PSScriptRoot 'BenchLib.ps1')
+
+if ($Runs -le 0) { $Runs = if ($Quick) { 3 } else { 7 } }
+$ModulePath = (Resolve-Path $ModulePath).Path
+foreach ($tool in 'docker-registry', 'skopeo', 'curl', 'tar') {
+    if (-not (Get-Command $tool -CommandType Application -ErrorAction SilentlyContinue)) { throw "$tool is missing: run 'bash tools/bootstrap.sh' first." }
+}
+
+$MiB = 1MB
+$sizes = if ($Quick) {
+    @{ Lib = 40 * $MiB; Share = 40 * $MiB; MinTotal = 100 * $MiB; MinRandom = 24 * $MiB; Big = 256 * $MiB; Tags = 5000 }
+} else {
+    @{ Lib = 280 * $MiB; Share = 240 * $MiB; MinTotal = 330 * $MiB; MinRandom = 128 * $MiB; Big = 1024 * $MiB; Tags = 5000 }
+}
+
+$ownWork = -not $WorkDirectory
+if ($ownWork) { $WorkDirectory = Join-Path ([System.IO.Path]::GetTempPath()) ("moby-bench-" + [Guid]::NewGuid().ToString('N').Substring(0, 8)) }
+New-Item -ItemType Directory -Force -Path $WorkDirectory | Out-Null
+$WorkDirectory = (Resolve-Path $WorkDirectory).Path
+Write-Host "Work directory: $WorkDirectory"
+
+# Benchmark a snapshot of the module, so that a rebuild of out/ meanwhile cannot mix two builds in one run.
+$snapshot = Join-Path $WorkDirectory 'module/MobyDistribution'
+if (Test-Path $snapshot) { Remove-Item -Recurse -Force $snapshot }
+New-Item -ItemType Directory -Force -Path $snapshot | Out-Null
+Copy-Item -Path (Join-Path (Split-Path $ModulePath) '*') -Destination $snapshot -Recurse
+$ModulePath = Join-Path $snapshot (Split-Path $ModulePath -Leaf)
+$moduleVersion = (Import-PowerShellDataFile $ModulePath).ModuleVersion
+
+# Under 'dotnet pwsh' this process is dotnet itself: a fresh pwsh is 'dotnet pwsh.dll'.
+$pwshExe = [Environment]::ProcessPath
+$pwshPrefix = @()
+if ([System.IO.Path]::GetFileNameWithoutExtension($pwshExe) -eq 'dotnet') { $pwshPrefix = @(Join-Path $PSHOME 'pwsh.dll') }
+$probe = Join-Path $PSScriptRoot 'Probe.ps1'
+function Invoke-Probe([string[]] $Arguments) {
+    $r = Invoke-NativeTimed $pwshExe ($pwshPrefix + @('-NoProfile', '-NonInteractive', '-File', $probe, '-ModulePath', $ModulePath) + $Arguments)
+    return ($r.Output.Trim() -split "`n")[-1] | ConvertFrom-Json
+}
+
+$regA = $null; $regB = $null
+$results = [ordered]@{}
+$raw = [System.Collections.Generic.List[string]]::new()
+try {
+    #region Fixtures
+    $fixtureDir = Join-Path $WorkDirectory 'fixtures'
+    $marker = Join-Path $fixtureDir "fixtures-$(if ($Quick) { 'quick' } else { 'full' }).json"
+    if (Test-Path $marker) {
+        $fixtures = Get-Content $marker -Raw | ConvertFrom-Json
+        Write-Host 'Reusing the fixture images of an earlier run.'
+    } else {
+        if (Test-Path $fixtureDir) { Remove-Item -Recurse -Force $fixtureDir }
+        New-Item -ItemType Directory -Path $fixtureDir | Out-Null
+        $sw = [System.Diagnostics.Stopwatch]::StartNew()
+        Write-Host 'Building fixture images ...'
+        $tmp = Join-Path $fixtureDir 'tmp'
+        New-Item -ItemType Directory -Path $tmp | Out-Null
+
+        $app = Join-Path $fixtureDir 'app'
+        New-LayoutDirectory $app
+        $layers = @()
+        New-FileTreeTar (Join-Path $tmp 'lib.tar') @('/usr/lib') $sizes.Lib
+        $layers += Add-LayerBlob $app (Join-Path $tmp 'lib.tar')
+        New-FileTreeTar (Join-Path $tmp 'share.tar') @('/usr/share') $sizes.Share
+        $layers += Add-LayerBlob $app (Join-Path $tmp 'share.tar')
+        New-FileTreeTar (Join-Path $tmp 'etc.tar') @('/etc') (2 * $MiB)
+        $layers += Add-LayerBlob $app (Join-Path $tmp 'etc.tar')
+        $compressed = ($layers | Measure-Object Size -Sum).Sum
+        $randomBytes = [math]::Max($sizes.MinRandom, $sizes.MinTotal - $compressed)
+        New-RandomTar (Join-Path $tmp 'random.tar') $randomBytes
+        $layers += Add-LayerBlob $app (Join-Path $tmp 'random.tar') -Store
+        Remove-Item (Join-Path $tmp '*.tar')
+        $appDigest = Complete-OciLayout $app $layers 'v1'
+
+        $big = Join-Path $fixtureDir 'big'
+        New-LayoutDirectory $big
+        New-RandomTar (Join-Path $tmp 'big.tar') ($sizes.Big - 10KB)
+        $bigLayer = Add-LayerBlob $big (Join-Path $tmp 'big.tar') -Store
+        Remove-Item (Join-Path $tmp 'big.tar')
+        $bigDigest = Complete-OciLayout $big @($bigLayer) 'v1'
+
+        $tiny = Join-Path $fixtureDir 'tiny'
+        New-LayoutDirectory $tiny
+        Set-Content -Path (Join-Path $tmp 'hello.txt') -Value 'hello from moby-bench'
+        Invoke-Bash 'tar --create --file="$1" -C "$2" --owner=0 --group=0 --numeric-owner hello.txt' @((Join-Path $tmp 'tiny.tar'), $tmp)
+        $tinyLayer = Add-LayerBlob $tiny (Join-Path $tmp 'tiny.tar')
+        $tinyDigest = Complete-OciLayout $tiny @($tinyLayer) 't0000'
+        Remove-Item -Recurse -Force $tmp
+
+        $fixtures = [pscustomobject]@{
+            App = [pscustomobject]@{ Layout = $app; Digest = $appDigest; Layers = $layers }
+            Big = [pscustomobject]@{ Layout = $big; Digest = $bigDigest; Layers = @($bigLayer) }
+            Tiny = [pscustomobject]@{ Layout = $tiny; Digest = $tinyDigest }
+        }
+        $fixtures | ConvertTo-Json -Depth 6 | Set-Content $marker
+        Write-Host ("Fixtures built in {0:0.0} s." -f $sw.Elapsed.TotalSeconds)
+    }
+    $appTotal = ($fixtures.App.Layers | Measure-Object Size -Sum).Sum
+    $largest = $fixtures.App.Layers | Sort-Object Size -Descending | Select-Object -First 1
+    foreach ($l in $fixtures.App.Layers) {
+        Write-Host ("  app layer {0}: {1:0.0} MB compressed, {2:0.0} MB uncompressed" -f $l.Digest.Substring(7, 12), ($l.Size / 1MB), ($l.UncompressedSize / 1MB))
+    }
+    Write-Host ("  app: {0:0.0} MB in {1} layers; big: {2:0.0} MB in 1 layer" -f ($appTotal / 1MB), @($fixtures.App.Layers).Count, ($fixtures.Big.Layers[0].Size / 1MB))
+    #endregion
+
+    #region Registries
+    $regA = Start-BenchRegistry (Join-Path $WorkDirectory 'registry-a')
+    $regB = Start-BenchRegistry (Join-Path $WorkDirectory 'registry-b')
+    $A = $regA.HostPort; $B = $regB.HostPort
+    Write-Host "Source registry $A, destination registry $B"
+    $sw = [System.Diagnostics.Stopwatch]::StartNew()
+    foreach ($f in @(@($fixtures.App.Layout, 'bench/app:v1'), @($fixtures.Big.Layout, 'bench/big:v1'), @($fixtures.Tiny.Layout, 'bench/tags:t0000'))) {
+        $tag = ($f[1] -split ':')[1]
+        Invoke-NativeTimed skopeo @('copy', '--quiet', '--preserve-digests', '--dest-tls-verify=false', "oci:$($f[0]):$tag", "docker://$A/$($f[1])") | Out-Null
+    }
+    # 5,000 tags on one manifest: the same bytes PUT under each tag, 16 requests at a time.
+    $handler = [System.Net.Http.SocketsHttpHandler]::new()
+    $handler.MaxConnectionsPerServer = 16
+    $http = [System.Net.Http.HttpClient]::new($handler)
+    try {
+        $manifestBytes = [System.IO.File]::ReadAllBytes((Join-Path $fixtures.Tiny.Layout ('blobs/sha256/' + $fixtures.Tiny.Digest.Substring(7))))
+        $puts = [System.Collections.Generic.List[System.Threading.Tasks.Task[System.Net.Http.HttpResponseMessage]]]::new()
+        for ($i = 1; $i -lt $sizes.Tags; $i++) {
+            $content = [System.Net.Http.ByteArrayContent]::new($manifestBytes)
+            $content.Headers.ContentType = [System.Net.Http.Headers.MediaTypeHeaderValue]::new('application/vnd.oci.image.manifest.v1+json')
+            $puts.Add($http.PutAsync(('http://{0}/v2/bench/tags/manifests/t{1:d4}' -f $A, $i), $content))
+        }
+        [System.Threading.Tasks.Task]::WaitAll($puts.ToArray())
+        $bad = @($puts | Where-Object { [int] $_.Result.StatusCode -ne 201 })
+        if ($bad.Count) { throw "$($bad.Count) tag PUTs failed, e.g. $([int] $bad[0].Result.StatusCode)" }
+        foreach ($t in $puts) { $t.Result.Dispose() }
+    } finally { $http.Dispose() }
+    Write-Host ("Fixtures pushed and {0} tags made in {1:0.0} s." -f $sizes.Tags, $sw.Elapsed.TotalSeconds)
+    #endregion
+
+    Import-Module $ModulePath
+    $raw.Add("Runs per tool: $Runs timed, after one untimed warm-up each; the order alternates (odd runs ours first).")
+
+    # Times ours (Measure-Command, in this session) and theirs (a process started from this session), alternating.
+    function Measure-Pair([string] $Name, [scriptblock] $Prepare, [scriptblock] $Ours, [scriptblock] $Theirs) {
+        Write-Host "${Name}: warm-up"
+        & $Prepare 'ours' 0; & $Ours 0 | Out-Null
+        & $Prepare 'theirs' 0; & $Theirs 0 | Out-Null
+        $oursTimes = [System.Collections.Generic.List[double]]::new()
+        $theirsTimes = [System.Collections.Generic.List[double]]::new()
+        for ($i = 1; $i -le $Runs; $i++) {
+            $order = if ($i % 2) { 'ours', 'theirs' } else { 'theirs', 'ours' }
+            foreach ($side in $order) {
+                & $Prepare $side $i
+                if ($side -eq 'ours') {
+                    $oursTimes.Add((Measure-Command { & $Ours $i | Out-Null }).TotalSeconds)
+                } else {
+                    $theirsTimes.Add((& $Theirs $i).Seconds)
+                }
+            }
+            Write-Host ("${Name}: run {0}: ours {1:0.000} s, theirs {2:0.000} s" -f $i, $oursTimes[-1], $theirsTimes[-1])
+        }
+        $script:raw.Add(("{0}: ours {1}; theirs {2}" -f $Name, (($oursTimes | ForEach-Object { $_.ToString('0.000') }) -join ', '), (($theirsTimes | ForEach-Object { $_.ToString('0.000') }) -join ', ')))
+        return [pscustomobject]@{ Ours = Get-Stats $oursTimes.ToArray(); Theirs = Get-Stats $theirsTimes.ToArray() }
+    }
+
+    if ('Copy' -in $Scenario) {
+        $results.Copy = Measure-Pair 'Copy' {
+            param($side, $i)
+            $script:regB = Reset-BenchRegistry $script:regB
+            & sync
+        } {
+            Copy-RegistryImage -Source "$A/bench/app:v1" -Destination "$B/bench/app:v1"
+        } {
+            Invoke-NativeTimed skopeo @('copy', '--quiet', '--preserve-digests', '--src-tls-verify=false', '--dest-tls-verify=false', "docker://$A/bench/app:v1", "docker://$B/bench/app:v1")
+        }
+    }
+
+    if ('Export' -in $Scenario) {
+        $archive = Join-Path $WorkDirectory 'export.tar'
+        $results.Export = Measure-Pair 'Export' {
+            param($side, $i)
+            Remove-Item $archive -ErrorAction SilentlyContinue
+            & sync
+        } {
+            Export-DockerImage -Reference "$A/bench/app:v1" -Path $archive
+        } {
+            Invoke-NativeTimed skopeo @('copy', '--quiet', '--src-tls-verify=false', "docker://$A/bench/app:v1", "docker-archive:${archive}:bench/app:v1")
+        }
+        Remove-Item $archive -ErrorAction SilentlyContinue
+    }
+
+    if ('Blob' -in $Scenario) {
+        $blobFile = Join-Path $WorkDirectory 'blob.bin'
+        $results.Blob = Measure-Pair 'Blob' {
+            param($side, $i)
+            Remove-Item $blobFile -ErrorAction SilentlyContinue
+            & sync
+        } {
+            Save-ImageBlob -Repository "$A/bench/app" -Digest $largest.Digest -Path $blobFile
+        } {
+            Invoke-NativeTimed curl @('-sS', '-f', '-o', $blobFile, "http://$A/v2/bench/app/blobs/$($largest.Digest)")
+        }
+        Remove-Item $blobFile -ErrorAction SilentlyContinue
+    }
+
+    if ('Tags' -in $Scenario) {
+        $results.Tags = Measure-Pair 'Tags' { param($side, $i) } {
+            $tags = @(Get-RegistryTag "$A/bench/tags")
+            if ($tags.Count -ne $sizes.Tags) { throw "Get-RegistryTag listed $($tags.Count) tags, not $($sizes.Tags)." }
+        } {
+            Invoke-NativeTimed skopeo @('list-tags', '--tls-verify=false', "docker://$A/bench/tags")
+        }
+    }
+
+    if ('Memory' -in $Scenario) {
+        $memRuns = if ($Quick) { 1 } else { 3 }
+        $bigSize = $fixtures.Big.Layers[0].Size
+        foreach ($op in 'Copy', 'Export') {
+            $over = [System.Collections.Generic.List[double]]::new()
+            $probes = @()
+            for ($i = 1; $i -le $memRuns; $i++) {
+                if ($op -eq 'Copy') {
+                    $regB = Reset-BenchRegistry $regB
+                    & sync
+                    $r = Invoke-Probe @('-Mode', 'Copy', '-Source', "$A/bench/big:v1", '-Destination', "$B/bench/big:v1")
+                } else {
+                    $bigArchive = Join-Path $WorkDirectory 'big.tar'
+                    Remove-Item $bigArchive -ErrorAction SilentlyContinue
+                    & sync
+                    $r = Invoke-Probe @('-Mode', 'Export', '-Source', "$A/bench/big:v1", '-Destination', $bigArchive)
+                    Remove-Item $bigArchive -ErrorAction SilentlyContinue
+                }
+                $over.Add($r.OverBaselineKb / 1024)
+                $probes += $r
+                Write-Host ("Memory {0} {1:0} MiB: run {2}: {3:0.0} MB over an idle {4:0.0} MB (peak {5:0.0} MB) in {6:0.0} s; {7} MB allocated, GCs {8}/{9}/{10}" -f `
+                        $op, ($bigSize / 1MB), $i, ($r.OverBaselineKb / 1024), ($r.BaselineKb / 1024), ($r.PeakKb / 1024), $r.Seconds, $r.AllocatedMb, $r.Gen0, $r.Gen1, $r.Gen2)
+                $raw.Add(("Memory {0}: {1}" -f $op, ($r | ConvertTo-Json -Compress)))
+            }
+            # skopeo's peak resident set in all for the same operation, for reference.
+            if ($op -eq 'Copy') {
+                $regB = Reset-BenchRegistry $regB
+                & sync
+                $s = Invoke-NativeTimed skopeo @('copy', '--quiet', '--preserve-digests', '--src-tls-verify=false', '--dest-tls-verify=false', "docker://$A/bench/big:v1", "docker://$B/bench/big:v1") -SampleMemory
+            } else {
+                $bigArchive = Join-Path $WorkDirectory 'big.tar'
+                Remove-Item $bigArchive -ErrorAction SilentlyContinue
+                & sync
+                $s = Invoke-NativeTimed skopeo @('copy', '--quiet', '--src-tls-verify=false', "docker://$A/bench/big:v1", "docker-archive:${bigArchive}:bench/big:v1") -SampleMemory
+                Remove-Item $bigArchive -ErrorAction SilentlyContinue
+            }
+            Write-Host ("Memory {0}: skopeo peaked at {1:0.0} MB in all, in {2:0.0} s" -f $op, ($s.PeakKb / 1024), $s.Seconds)
+            $raw.Add(("Memory {0} skopeo: peak {1:0.0} MB, {2:0.00} s" -f $op, ($s.PeakKb / 1024), $s.Seconds))
+            $results["Memory$op"] = [pscustomobject]@{ Ours = Get-Stats $over.ToArray(); SkopeoPeakMb = $s.PeakKb / 1024; Probes = $probes; SizeMb = $bigSize / 1MB }
+        }
+    }
+
+    if ('Import' -in $Scenario) {
+        $ms = [System.Collections.Generic.List[double]]::new()
+        Invoke-Probe @('-Mode', 'Import') | Out-Null # warm the disk cache
+        for ($i = 1; $i -le $Runs; $i++) { $ms.Add((Invoke-Probe @('-Mode', 'Import')).ImportMs) }
+        $raw.Add("Import-Module ms: " + (($ms | ForEach-Object { $_.ToString('0.0') }) -join ', '))
+        $results.Import = [pscustomobject]@{ Ours = Get-Stats $ms.ToArray() }
+    }
+} finally {
+    Stop-BenchRegistry $regA
+    Stop-BenchRegistry $regB
+    if (-not $KeepWork) {
+        Remove-Item -Recurse -Force $WorkDirectory -ErrorAction SilentlyContinue
+    } elseif ($regA) {
+        # The next run pushes the fixtures again into fresh registries.
+        Remove-Item -Recurse -Force (Join-Path $WorkDirectory 'registry-a'), (Join-Path $WorkDirectory 'registry-b') -ErrorAction SilentlyContinue
+    }
+}
+
+#region Report
+function Format-Range($s, [string] $unit, [string] $fmt = '0.00') {
+    return "{0} {3} ({1}–{2})" -f $s.Median.ToString($fmt), $s.Min.ToString($fmt), $s.Max.ToString($fmt), $unit
+}
+$rows = [System.Collections.Generic.List[object]]::new()
+function Add-Row([string] $What, [string] $Ours, [string] $Theirs, [string] $Ratio, [string] $Target, [Nullable[bool]] $Met) {
+    $rows.Add([pscustomobject]@{ Scenario = $What; Ours = $Ours; Reference = $Theirs; Ratio = $Ratio; Target = $Target; Met = if ($null -eq $Met) { '' } elseif ($Met) { 'yes' } else { 'NO' } })
+}
+$pairs = @(
+    @('Copy', ('Copy-RegistryImage vs skopeo copy docker→docker ({0:0} MB)' -f ($appTotal / 1MB)), 0.8),
+    @('Export', 'Export-DockerImage vs skopeo copy → docker-archive', 0.8),
+    @('Blob', ('Save-ImageBlob vs curl -o ({0:0} MB layer)' -f ($largest.Size / 1MB)), 1.2),
+    @('Tags', ('Get-RegistryTag vs skopeo list-tags ({0} tags)' -f $sizes.Tags), 1.0)
+)
+foreach ($p in $pairs) {
+    if (-not $results.Contains($p[0])) { continue }
+    $r = $results[$p[0]]
+    $ratio = $r.Ours.Median / $r.Theirs.Median
+    $unit = 's'
+    Add-Row $p[1] (Format-Range $r.Ours $unit) (Format-Range $r.Theirs $unit) $ratio.ToString('0.00') ('≤ ' + $p[2].ToString('0.0#')) ($ratio -le $p[2])
+}
+foreach ($op in 'Copy', 'Export') {
+    if (-not $results.Contains("Memory$op")) { continue }
+    $m = $results["Memory$op"]
+    Add-Row ('Peak working set over idle, {0:0} MiB {1}' -f $m.SizeMb, $op.ToLowerInvariant()) (Format-Range $m.Ours 'MB' '0.0') ('skopeo {0:0.0} MB in all' -f $m.SkopeoPeakMb) '' '≤ 64 MB' ($m.Ours.Max -le 64)
+}
+if ($results.Contains('Import')) {
+    Add-Row 'Import-Module in a fresh pwsh -NoProfile' (Format-Range $results.Import.Ours 'ms' '0') '' '' '< 300 ms' ($results.Import.Ours.Median -lt 300)
+}
+
+$table = @(
+    '| Scenario | Ours: median (min–max) | Reference: median (min–max) | Ratio ours/ref | Target | Met |'
+    '|---|---|---|---|---|---|'
+    foreach ($r in $rows) { "| $($r.Scenario) | $($r.Ours) | $($r.Reference) | $($r.Ratio) | $($r.Target) | $($r.Met) |" }
+)
+Write-Host ''
+$table | ForEach-Object { Write-Host $_ }
+Write-Host ''
+
+if ($ResultsPath) {
+    $os = (Get-Content /etc/os-release | Where-Object { $_ -like 'PRETTY_NAME=*' }) -replace '^PRETTY_NAME="?|"$', ''
+    $cpu = ((Get-Content /proc/cpuinfo | Where-Object { $_ -like 'model name*' } | Select-Object -First 1) -split ':', 2)[1].Trim()
+    $memKb = [long] (((Get-Content /proc/meminfo | Where-Object { $_ -like 'MemTotal:*' }) -replace '[^0-9]', ''))
+    $skopeoVersion = skopeo --version
+    $registryVersion = 'docker-registry (distribution) ' + ((docker-registry --version) -split ' ')[-1]
+    $curlVersion = ((curl --version | Select-Object -First 1) -split ' ')[0..1] -join ' '
+    $machine = @(
+        "- Machine: $([Environment]::ProcessorCount) CPUs ($cpu), $([math]::Round($memKb / 1MB, 1)) GiB memory, $os, Linux $(uname -r)"
+        "- MobyDistribution $moduleVersion; PowerShell $($PSVersionTable.PSVersion) on $([System.Runtime.InteropServices.RuntimeInformation]::FrameworkDescription)"
+        "- $skopeoVersion; $registryVersion; $curlVersion"
+        ("- Fixtures: app = {0} gzip layers, {1:0.0} MB compressed / {2:0.0} MB uncompressed ({3}); big = one {4:0} MiB gzip layer of random bytes; tags = {5} tags on one manifest" -f `
+                @($fixtures.App.Layers).Count, ($appTotal / 1MB), (($fixtures.App.Layers | Measure-Object UncompressedSize -Sum).Sum / 1MB),
+            (($fixtures.App.Layers | ForEach-Object { '{0:0.0}/{1:0.0}' -f ($_.Size / 1MB), ($_.UncompressedSize / 1MB) }) -join ', '), ($fixtures.Big.Layers[0].Size / 1MB), $sizes.Tags)
+        "- Run: $(Get-Date -Format 'yyyy-MM-dd HH:mm') UTC$((Get-Date).ToString('zzz')), $(if ($Quick) { '-Quick, ' })$Runs timed runs per tool after a warm-up, order alternating; times are wall clock; MB = 2^20 bytes; the whole bench took $([math]::Round($benchClock.Elapsed.TotalMinutes, 1)) min"
+    )
+    $section = @('<!-- bench:begin (written by bench/Bench.ps1; edit outside these markers) -->', '## Latest run', '') + $machine + @('') + $table + @('', '<details><summary>Every run</summary>', '') +
+        ($raw | ForEach-Object { "- $_" }) + @('', '</details>', '<!-- bench:end -->')
+    $text = $section -join "`n"
+    if (Test-Path $ResultsPath) {
+        $old = Get-Content $ResultsPath -Raw
+        $m = [regex]::Match($old, '(?s)<!-- bench:begin.*?<!-- bench:end -->')
+        if ($m.Success) { $text = $old.Substring(0, $m.Index) + $text + $old.Substring($m.Index + $m.Length) }
+        else { $text = $old.TrimEnd() + "`n`n" + $text + "`n" }
+    } else {
+        $text = "# Benchmark: MobyDistribution vs skopeo`n`nRun it with ``dotnet pwsh ./build.ps1 -Task Bench`` (``-Quick`` for a smoke run: ``dotnet pwsh ./bench/Bench.ps1 -ModulePath out/MobyDistribution/MobyDistribution.psd1 -Quick``).`n`n" + $text + "`n"
+    }
+    Set-Content -Path $ResultsPath -Value $text.TrimEnd() -Encoding utf8NoBOM
+    Write-Host "Wrote $ResultsPath"
+}
+#endregion
