@@ -149,7 +149,7 @@ namespace MobyDistribution.Formats
                 // Used as it is: one pass hashes the blob, checks the tar inside and hashes it (the diff_id).
                 using var file = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, 1024 * 1024, FileOptions.Asynchronous | FileOptions.SequentialScan);
                 using var raw = new HashingReadStream(file, "sha256", progress);
-                using var gunzip = LayerCompression.Decompress(new NonClosing(raw), LayerCompressionKind.Gzip);
+                using var gunzip = LayerCompression.Decompress(new NonClosingStream(raw), LayerCompressionKind.Gzip);
                 using var content = new HashingReadStream(gunzip, "sha256", null);
                 await CheckLayerTarAsync(content, full, cancellationToken).ConfigureAwait(false);
                 await DrainAsync(content, cancellationToken).ConfigureAwait(false);
@@ -237,24 +237,5 @@ namespace MobyDistribution.Formats
 
         private static long ToUnixSeconds(DateTime utc) => (long)Math.Floor((utc - new DateTime(1970, 1, 1, 0, 0, 0, DateTimeKind.Utc)).TotalSeconds);
 
-        /// <summary>Keeps a stream open when a wrapper around it is disposed.</summary>
-        private sealed class NonClosing : Stream
-        {
-            private readonly Stream _inner;
-
-            public NonClosing(Stream inner) => _inner = inner;
-
-            public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _inner.ReadAsync(buffer, offset, count, cancellationToken);
-            public override int Read(byte[] buffer, int offset, int count) => _inner.Read(buffer, offset, count);
-            public override bool CanRead => true;
-            public override bool CanSeek => false;
-            public override bool CanWrite => false;
-            public override long Length => throw new NotSupportedException();
-            public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-            public override void Flush() { }
-            public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-            public override void SetLength(long value) => throw new NotSupportedException();
-            public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        }
     }
 }

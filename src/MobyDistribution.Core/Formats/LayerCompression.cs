@@ -5,6 +5,8 @@ using System.Threading;
 using System.Threading.Tasks;
 using MobyDistribution.Errors;
 
+using MobyDistribution.IO;
+
 namespace MobyDistribution.Formats
 {
     /// <summary>How a layer blob is compressed.</summary>
@@ -129,7 +131,7 @@ namespace MobyDistribution.Formats
         }
 
         /// <summary>Gives back bytes already read, then the rest of the inner stream (which it owns).</summary>
-        private sealed class PrefixedStream : Stream
+        private sealed class PrefixedStream : ReadOnlyStream
         {
             private readonly byte[] _prefix;
             private readonly int _count;
@@ -155,16 +157,6 @@ namespace MobyDistribution.Formats
                 return await _inner.ReadAsync(buffer, offset, count, cancellationToken).ConfigureAwait(false);
             }
 
-            public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
-            public override bool CanRead => true;
-            public override bool CanSeek => false;
-            public override bool CanWrite => false;
-            public override long Length => throw new NotSupportedException();
-            public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-            public override void Flush() { }
-            public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-            public override void SetLength(long value) => throw new NotSupportedException();
-            public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
             protected override void Dispose(bool disposing)
             {

@@ -178,7 +178,7 @@ namespace MobyDistribution.Operations
             else
             {
                 using var sink = new HashingWriteStream(null);
-                using (var compressing = LayerStreams.CompressForReading(new NonDisposing(content)))
+                using (var compressing = LayerStreams.CompressForReading(new NonClosingStream(content)))
                 {
                     int n;
                     while ((n = await compressing.ReadAsync(buffer, 0, buffer.Length, cancellationToken).ConfigureAwait(false)) > 0)
@@ -217,24 +217,5 @@ namespace MobyDistribution.Operations
             if (mountFrom == null) placed[key] = target.Repository;
         }
 
-        /// <summary>Leaves the inner stream open when disposed.</summary>
-        private sealed class NonDisposing : Stream
-        {
-            private readonly Stream _inner;
-
-            public NonDisposing(Stream inner) => _inner = inner;
-
-            public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _inner.ReadAsync(buffer, offset, count, cancellationToken);
-            public override int Read(byte[] buffer, int offset, int count) => _inner.Read(buffer, offset, count);
-            public override bool CanRead => true;
-            public override bool CanSeek => false;
-            public override bool CanWrite => false;
-            public override long Length => throw new NotSupportedException();
-            public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-            public override void Flush() { }
-            public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-            public override void SetLength(long value) => throw new NotSupportedException();
-            public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        }
     }
 }

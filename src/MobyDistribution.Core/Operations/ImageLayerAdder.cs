@@ -13,6 +13,8 @@ using MobyDistribution.Formats;
 using MobyDistribution.Manifests;
 using MobyDistribution.Registry;
 
+using MobyDistribution.IO;
+
 namespace MobyDistribution.Operations
 {
     /// <summary>Options of adding layers to an image.</summary>
@@ -254,7 +256,7 @@ namespace MobyDistribution.Operations
         }
 
         /// <summary>Opens its source on first read, so that a blob the registry already has (or mounts) is never fetched.</summary>
-        private sealed class LazyReadStream : Stream
+        private sealed class LazyReadStream : ReadOnlyStream
         {
             private readonly Func<CancellationToken, Task<Stream>> _open;
             private Stream? _inner;
@@ -267,16 +269,6 @@ namespace MobyDistribution.Operations
                 return await _inner.ReadAsync(buffer, offset, count, cancellationToken).ConfigureAwait(false);
             }
 
-            public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
-            public override bool CanRead => true;
-            public override bool CanSeek => false;
-            public override bool CanWrite => false;
-            public override long Length => throw new NotSupportedException();
-            public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-            public override void Flush() { }
-            public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-            public override void SetLength(long value) => throw new NotSupportedException();
-            public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
             protected override void Dispose(bool disposing)
             {
