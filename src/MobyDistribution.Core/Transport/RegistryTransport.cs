@@ -361,20 +361,24 @@ namespace MobyDistribution.Transport
             {
                 using var message = NewMessage(method, current);
                 request.Headers?.Invoke(message.Headers);
-                if (withBody) message.Content = request.Content!();
                 if (sameOrigin) await AuthorizeAsync(message, request, freshAfter, cancellationToken).ConfigureAwait(false);
                 var timer = Stopwatch.StartNew();
                 HttpResponseMessage response;
                 using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
                 {
-                    timeout.CancelAfter(_options.ResponseTimeout);
+                    // The timeout measures silence: re-armed by every piece of a body sent, then given whole to the answer.
+                    var responseTimeout = _options.ResponseTimeout;
+                    if (withBody) message.Content = new ProgressTimedContent(request.Content!(), () => ReArm(timeout, responseTimeout));
+                    timeout.CancelAfter(responseTimeout);
                     try
                     {
                         response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
                     }
                     catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                     {
-                        throw new TimeoutException($"No response within {_options.ResponseTimeout.TotalSeconds:0} s.");
+                        throw new TimeoutException(withBody
+                            ? $"Nothing sent or received for {responseTimeout.TotalSeconds:0} s."
+                            : $"No response within {responseTimeout.TotalSeconds:0} s.");
                     }
                 }
                 Log($"{method} {Redaction.Url(current)} -> {(int)response.StatusCode} ({timer.ElapsedMilliseconds} ms)");
@@ -408,6 +412,12 @@ namespace MobyDistribution.Transport
                 sameOrigin = sameOrigin && SameOrigin(next, origin);
                 current = next;
             }
+        }
+
+        private static void ReArm(CancellationTokenSource timeout, TimeSpan after)
+        {
+            try { timeout.CancelAfter(after); }
+            catch (ObjectDisposedException) { } // the answer came before the body was all sent
         }
 
         internal static bool SameOrigin(Uri a, Uri b) =>
