@@ -247,7 +247,7 @@ namespace MobyDistribution.Formats
         /// </summary>
         public static Stream CompressForReading(Stream source) => new CompressingReadStream(source);
 
-        private sealed class DrainingStream : Stream
+        private sealed class DrainingStream : ReadOnlyStream
         {
             private readonly Stream _content;
             private readonly Stream _source;
@@ -270,16 +270,6 @@ namespace MobyDistribution.Formats
                 return 0;
             }
 
-            public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
-            public override bool CanRead => true;
-            public override bool CanSeek => false;
-            public override bool CanWrite => false;
-            public override long Length => throw new NotSupportedException();
-            public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-            public override void Flush() { }
-            public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-            public override void SetLength(long value) => throw new NotSupportedException();
-            public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
             protected override void Dispose(bool disposing)
             {
@@ -292,7 +282,7 @@ namespace MobyDistribution.Formats
             }
         }
 
-        private sealed class CompressingReadStream : Stream
+        private sealed class CompressingReadStream : ReadOnlyStream
         {
             private const int Piece = 64 * 1024;
             private readonly Stream _source;
@@ -336,16 +326,6 @@ namespace MobyDistribution.Formats
                 return take;
             }
 
-            public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
-            public override bool CanRead => true;
-            public override bool CanSeek => false;
-            public override bool CanWrite => false;
-            public override long Length => throw new NotSupportedException();
-            public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-            public override void Flush() { }
-            public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-            public override void SetLength(long value) => throw new NotSupportedException();
-            public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
             protected override void Dispose(bool disposing)
             {
