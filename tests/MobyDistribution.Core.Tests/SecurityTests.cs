@@ -95,10 +95,10 @@ namespace MobyDistribution.Core.Tests
             var endpoint = RegistryEndpoint.Parse(registry, insecure);
             if (allowed)
             {
-                Assert.Equal(new Uri(realm), RegistryTransport.CheckRealm(realm, endpoint));
+                Assert.Equal(new Uri(realm), TokenRealm.Check(realm, endpoint));
                 return;
             }
-            var e = Assert.Throws<RegistryException>(() => RegistryTransport.CheckRealm(realm, endpoint));
+            var e = Assert.Throws<RegistryException>(() => TokenRealm.Check(realm, endpoint));
             Assert.Equal(RegistryErrorKind.Security, e.Kind);
             Assert.Contains("plain http", e.Message);
         }
@@ -109,7 +109,7 @@ namespace MobyDistribution.Core.Tests
         [InlineData("/token")]
         public void Security_unusable_token_realms_are_refused(string realm)
         {
-            var e = Assert.Throws<RegistryException>(() => RegistryTransport.CheckRealm(realm, RegistryEndpoint.Parse("registry.test")));
+            var e = Assert.Throws<RegistryException>(() => TokenRealm.Check(realm, RegistryEndpoint.Parse("registry.test")));
             Assert.DoesNotContain("pass", e.Message);
         }
 

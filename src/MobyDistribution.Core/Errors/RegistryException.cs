@@ -93,6 +93,9 @@ namespace MobyDistribution.Errors
         /// <summary>The first error code of the body (e.g. MANIFEST_UNKNOWN), or null.</summary>
         public string? ErrorCode => Errors.Count > 0 ? Errors[0].Code : null;
 
+        /// <summary>True when the retry budget of the resource was used up: no loop around the failure tries again.</summary>
+        internal bool RetriesSpent { get; set; }
+
         internal bool HasCode(string code) => Errors.Any(e => string.Equals(e.Code, code, StringComparison.OrdinalIgnoreCase));
     }
 

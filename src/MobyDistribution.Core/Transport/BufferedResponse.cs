@@ -1,5 +1,4 @@
 using System;
-using System.Diagnostics;
 using System.Net.Http;
 using System.Net.Http.Headers;
 using System.Threading;
@@ -22,9 +21,9 @@ namespace MobyDistribution.Transport
         public static async Task<HttpResponseMessage> SendBufferedAsync(this RegistryTransport transport, RegistryRequest request, long maxBytes,
             CancellationToken cancellationToken)
         {
-            var policy = transport.Retry;
-            var started = Stopwatch.StartNew();
-            for (int attempt = 1; ; attempt++)
+            // The body is part of the resource: a cut body is one more failed attempt at it, in the same budget as the request.
+            using var budget = RetryBudget.Enter(transport.Options.Retry);
+            while (true)
             {
                 var response = await transport.SendAsync(request, cancellationToken).ConfigureAwait(false);
                 var declared = response.Content?.Headers.ContentLength;
@@ -36,19 +35,13 @@ namespace MobyDistribution.Transport
                     if (declared.HasValue && body.Length < declared.Value && body.Length <= maxBytes)
                         throw new System.IO.IOException($"The body ended after {body.Length} of {declared.Value} bytes.");
                 }
-                catch (Exception e) when (RegistryTransport.IsTransient(e, cancellationToken))
+                catch (Exception e) when (RetryRules.IsTransient(e, cancellationToken))
                 {
                     response.Dispose();
                     var what = $"{request.Description ?? request.Method.Method}: the body was cut short ({Redaction.Text(e.Message)})";
-                    if (attempt < policy.MaxAttempts && started.Elapsed < policy.MaxElapsed)
-                    {
-                        var delay = policy.DelayFor(attempt, null);
-                        transport.Log($"{what}; asking again in {delay.TotalSeconds:0.#} s, retry {attempt} of {policy.MaxAttempts - 1}.");
-                        await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                    if (await budget.WaitToRetryAsync(what, "cut body", null, transport.Log, cancellationToken).ConfigureAwait(false))
                         continue;
-                    }
-                    throw new RegistryException(RegistryErrorKind.Connection,
-                        $"{what}; gave up after {attempt} attempt{(attempt == 1 ? "" : "s")} in {started.Elapsed.TotalSeconds:0.#} s.", e);
+                    throw new RegistryException(RegistryErrorKind.Connection, $"{what}; {budget.Summary}.", e) { RetriesSpent = true };
                 }
                 var buffered = new ByteArrayContent(body);
                 foreach (var header in response.Content.Headers)

@@ -44,7 +44,6 @@ namespace MobyDistribution.Transport
                 + $" [{method} {url}]";
             var retried = RegistryTransport.RetryNote(response);
             if (retried != null) message += $"; {retried}.";
-            if (kind == RegistryErrorKind.Unauthorized) message += ". Check the credentials (Connect-Registry, or docker login).";
             return new RegistryException(kind, message, status, method, url, errors);
         }
 
