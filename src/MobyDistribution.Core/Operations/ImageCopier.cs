@@ -36,7 +36,8 @@ namespace MobyDistribution.Operations
         public Digest Digest => Descriptor.Digest;
         public long Size => Descriptor.Size;
         public string MediaType => Descriptor.MediaType;
-        public BlobCopyAction Action { get; internal set; }
+        /// <summary>What the plan expects; a mount the registry refuses becomes a transfer (<see cref="ImageCopyResult.Outcomes"/> says what happened).</summary>
+        public BlobCopyAction Action { get; }
 
         public override string ToString() => $"{Action} {Digest} ({Size} bytes)";
     }
@@ -69,18 +70,26 @@ namespace MobyDistribution.Operations
         public IReadOnlyList<Platform>? Platforms { get; set; }
 
         /// <summary>Blobs transferred at once.</summary>
-        public int ThrottleLimit { get; set; } = 4;
+        public int ThrottleLimit { get; set; } = DefaultThrottleLimit;
 
-        /// <summary>Whole-blob retries after a transfer fails midway (on top of the transport's request retries).</summary>
-        public int BlobAttempts { get; set; } = 3;
+        /// <summary>The default of <see cref="ThrottleLimit"/>, chosen from the latency-bound copy in bench/results.md.</summary>
+        public const int DefaultThrottleLimit = 4;
+
+        /// <summary>
+        /// Ask the destination in the plan which blobs it has (so the plan shows what will be skipped). When false, the
+        /// plan lists every blob as a transfer or mount, and each blob's transfer asks while it opens its upload session,
+        /// which saves the round trip of a separate question: the way to copy when nobody looks at the plan first.
+        /// </summary>
+        public bool CheckDestination { get; set; } = true;
     }
 
     /// <summary>What a copy will do: the blobs and their actions, the manifests to push, and the resulting digest.</summary>
     public sealed class ImageCopyPlan
     {
         internal ImageCopyPlan(ImageReference source, ImageReference destination, Descriptor sourceDescriptor,
-            IReadOnlyList<BlobCopyStep> blobs, IReadOnlyList<ManifestCopyStep> manifests, bool digestChanges)
+            IReadOnlyList<BlobCopyStep> blobs, IReadOnlyList<ManifestCopyStep> manifests, bool digestChanges, bool destinationChecked)
         {
+            DestinationChecked = destinationChecked;
             Source = source;
             Destination = destination;
             SourceDescriptor = sourceDescriptor;
@@ -104,6 +113,9 @@ namespace MobyDistribution.Operations
         /// <summary>True when a platform subset makes a new index, so the destination digest differs from the source's.</summary>
         public bool DigestChanges { get; }
 
+        /// <summary>True when the destination was asked which blobs it has (<see cref="ImageCopyOptions.CheckDestination"/>).</summary>
+        public bool DestinationChecked { get; }
+
         public long BytesToTransfer => Blobs.Where(b => b.Action == BlobCopyAction.Transfer).Sum(b => Math.Max(0, b.Size));
         public int TransferCount => Blobs.Count(b => b.Action == BlobCopyAction.Transfer);
         public int MountCount => Blobs.Count(b => b.Action == BlobCopyAction.Mount);
@@ -113,12 +125,25 @@ namespace MobyDistribution.Operations
     /// <summary>The outcome of a copy.</summary>
     public sealed class ImageCopyResult
     {
-        internal ImageCopyResult(ImageCopyPlan plan, Descriptor destination, long bytesTransferred)
+        internal ImageCopyResult(ImageCopyPlan plan, Descriptor destination, long bytesTransferred, IReadOnlyDictionary<Digest, BlobUploadOutcome> outcomes)
         {
             Plan = plan;
             Descriptor = destination;
             BytesTransferred = bytesTransferred;
+            Outcomes = outcomes;
         }
+
+        /// <summary>How each blob the plan did not skip got to the destination.</summary>
+        public IReadOnlyDictionary<Digest, BlobUploadOutcome> Outcomes { get; }
+
+        /// <summary>Blobs whose bytes were sent.</summary>
+        public int TransferredCount => Outcomes.Values.Count(o => o == BlobUploadOutcome.Uploaded);
+
+        /// <summary>Blobs mounted from the source repository.</summary>
+        public int MountedCount => Outcomes.Values.Count(o => o == BlobUploadOutcome.Mounted);
+
+        /// <summary>Blobs that were there already (found by the plan or by the transfer), and foreign layers.</summary>
+        public int SkippedCount => Plan.SkipCount + Outcomes.Values.Count(o => o == BlobUploadOutcome.Existed);
 
         public ImageCopyPlan Plan { get; }
 
@@ -192,8 +217,8 @@ namespace MobyDistribution.Operations
 
             var target = Target(source, destination, rootToPush.Digest);
             manifests.Add(new ManifestCopyStep(rootToPush, target.Tag ?? rootToPush.Digest.ToString(), null));
-            var steps = await PlanBlobsAsync(src, source, dst, destination, blobs, cancellationToken).ConfigureAwait(false);
-            return new ImageCopyPlan(source, target, root.ToDescriptor(), steps, manifests, digestChanges);
+            var steps = await PlanBlobsAsync(src, source, dst, destination, blobs, options.CheckDestination, cancellationToken).ConfigureAwait(false);
+            return new ImageCopyPlan(source, target, root.ToDescriptor(), steps, manifests, digestChanges, options.CheckDestination);
         }
 
         private static Manifest Parse(ManifestContent content, ImageReference where)
@@ -232,7 +257,7 @@ namespace MobyDistribution.Operations
         }
 
         private static async Task<List<BlobCopyStep>> PlanBlobsAsync(RegistryClient src, ImageReference source, RegistryClient dst, ImageReference destination,
-            List<Descriptor> blobs, CancellationToken cancellationToken)
+            List<Descriptor> blobs, bool checkDestination, CancellationToken cancellationToken)
         {
             var unique = new List<Descriptor>();
             foreach (var b in blobs) if (!unique.Any(u => u.Digest == b.Digest)) unique.Add(b);
@@ -242,6 +267,7 @@ namespace MobyDistribution.Operations
             {
                 if (d.Urls != null && d.Urls.Count > 0 && (d.MediaType.Contains("foreign") || d.MediaType.Contains("nondistributable")))
                     return new BlobCopyStep(d, BlobCopyAction.Foreign);
+                if (!checkDestination) return new BlobCopyStep(d, sameRegistry ? BlobCopyAction.Mount : BlobCopyAction.Transfer);
                 await throttle.WaitAsync(cancellationToken).ConfigureAwait(false);
                 try
                 {
@@ -277,6 +303,7 @@ namespace MobyDistribution.Operations
             var src = _clients(plan.Source);
             var dst = _clients(plan.Destination);
             long transferred = 0;
+            var outcomes = new System.Collections.Concurrent.ConcurrentDictionary<Digest, BlobUploadOutcome>();
             using var throttle = new SemaphoreSlim(Math.Max(1, options.ThrottleLimit));
             using var failFast = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var tasks = plan.Blobs.Select(async step =>
@@ -289,8 +316,13 @@ namespace MobyDistribution.Operations
                 await throttle.WaitAsync(failFast.Token).ConfigureAwait(false);
                 try
                 {
-                    var bytes = await CopyBlobAsync(src, plan.Source, dst, plan.Destination, step, options, progress, failFast.Token).ConfigureAwait(false);
-                    Interlocked.Add(ref transferred, bytes);
+                    progress?.Report(new TransferProgress(step.Digest, step.Action == BlobCopyAction.Mount ? "Mounting" : "Copying", 0, step.Size, false));
+                    var result = await BlobTransfer.CopyAsync(src, plan.Source.Repository, step.Descriptor, dst, plan.Destination.Repository,
+                        new BlobTransferOptions { KnownMissing = plan.DestinationChecked }, progress == null ? null : new Progress(step, progress), failFast.Token).ConfigureAwait(false);
+                    outcomes[step.Digest] = result.Outcome;
+                    if (result.Outcome == BlobUploadOutcome.Uploaded) Interlocked.Add(ref transferred, Math.Max(0, step.Size));
+                    var state = result.Outcome == BlobUploadOutcome.Mounted ? "Mounted" : result.Outcome == BlobUploadOutcome.Existed ? "Exists" : "Copied";
+                    progress?.Report(new TransferProgress(step.Digest, state, step.Size, step.Size, true));
                 }
                 catch
                 {
@@ -320,50 +352,7 @@ namespace MobyDistribution.Operations
             }
             var descriptor = pushed!;
             descriptor.Source = plan.Destination.WithDigest(descriptor.Digest);
-            return new ImageCopyResult(plan, descriptor, transferred);
-        }
-
-        private static async Task<long> CopyBlobAsync(RegistryClient src, ImageReference source, RegistryClient dst, ImageReference destination,
-            BlobCopyStep step, ImageCopyOptions options, IProgress<TransferProgress>? progress, CancellationToken cancellationToken)
-        {
-            if (step.Action == BlobCopyAction.Mount)
-            {
-                progress?.Report(new TransferProgress(step.Digest, "Mounting", 0, step.Size, false));
-                if (await dst.Blobs.MountAsync(destination.Repository, step.Digest, source.Repository, cancellationToken).ConfigureAwait(false))
-                {
-                    progress?.Report(new TransferProgress(step.Digest, "Mounted", step.Size, step.Size, true));
-                    return 0;
-                }
-                step.Action = BlobCopyAction.Transfer; // the registry would not mount (no access, or not there): copy it
-            }
-            for (int attempt = 1; ; attempt++)
-            {
-                try
-                {
-                    var reporter = progress == null ? null : new Progress(step, progress);
-                    using var body = await src.Blobs.OpenReadAsync(source.Repository, step.Digest, step.Size >= 0 ? step.Size : (long?)null, cancellationToken).ConfigureAwait(false);
-                    await dst.Blobs.UploadAsync(destination.Repository, body, new BlobUploadOptions
-                    {
-                        Digest = step.Digest,
-                        Length = step.Size >= 0 ? step.Size : (long?)null,
-                        Monolithic = true,
-                        SkipExistenceCheck = true,
-                        MediaType = step.MediaType,
-                    }, reporter, cancellationToken).ConfigureAwait(false);
-                    progress?.Report(new TransferProgress(step.Digest, "Copied", step.Size, step.Size, true));
-                    return Math.Max(0, step.Size);
-                }
-                catch (RegistryException e) when (attempt < options.BlobAttempts && !cancellationToken.IsCancellationRequested &&
-                    (e.Kind == RegistryErrorKind.Connection || e.Kind == RegistryErrorKind.Timeout || e.Kind == RegistryErrorKind.ServerError))
-                {
-                    src.Transport.Log($"Copy of blob {step.Digest.Short} failed ({e.Message}); starting it again ({attempt + 1} of {options.BlobAttempts}).");
-                }
-                catch (Exception e) when (attempt < options.BlobAttempts && !cancellationToken.IsCancellationRequested &&
-                    (e is IOException || e is System.Net.Http.HttpRequestException))
-                {
-                    src.Transport.Log($"Copy of blob {step.Digest.Short} dropped ({e.Message}); starting it again ({attempt + 1} of {options.BlobAttempts}).");
-                }
-            }
+            return new ImageCopyResult(plan, descriptor, transferred, outcomes);
         }
 
         private sealed class Progress : IProgress<long>

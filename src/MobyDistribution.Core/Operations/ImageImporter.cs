@@ -122,13 +122,9 @@ namespace MobyDistribution.Operations
                         await PushLayerAsync(archive, client, target, p, placed, progress, cancellationToken).ConfigureAwait(false);
                         layers.Add(new Descriptor(MediaTypes.DockerLayerGzip, p.Digest, p.Size));
                     }
-                    using (var config = new MemoryStream(image.Config, writable: false))
-                    {
-                        await client.Blobs.UploadAsync(repo, config, new BlobUploadOptions
-                        {
-                            Digest = image.ConfigDigest, Length = image.Config.Length, Monolithic = true, MediaType = MediaTypes.DockerContainerConfig,
-                        }, null, cancellationToken).ConfigureAwait(false);
-                    }
+                    var configBytes = image.Config;
+                    await BlobTransfer.PushAsync(_ => Task.FromResult<Stream>(new MemoryStream(configBytes, writable: false)),
+                        new Descriptor(MediaTypes.DockerContainerConfig, image.ConfigDigest, configBytes.Length), client, repo, null, null, cancellationToken).ConfigureAwait(false);
                     var manifest = DockerManifestV2.Create(new Descriptor(MediaTypes.DockerContainerConfig, image.ConfigDigest, image.Config.Length), layers);
                     var pushed = await client.Manifests.PutAsync(repo, target.Tag ?? "latest", manifest, cancellationToken).ConfigureAwait(false);
                     results.Add(new ImportedImage(target.WithDigest(pushed.Digest), pushed, image.ConfigDigest, layers));
@@ -198,22 +194,13 @@ namespace MobyDistribution.Operations
             placed.TryGetValue(key, out var mountFrom);
             if (mountFrom == target.Repository) return;
             var report = progress == null ? null : new ActionProgress(n => progress.Report(new TransferProgress(layer.Digest, "Pushing", n, layer.Size, false)));
-            Stream content = layer.Kind == LayerCompressionKind.Gzip
-                ? archive.OpenEntry(layer.Entry)
-                : LayerStreams.CompressForReading(LayerCompression.Decompress(archive.OpenEntry(layer.Entry), layer.Kind));
-            using (content)
-            {
-                var result = await client.Blobs.UploadAsync(target.Repository, content, new BlobUploadOptions
-                {
-                    Digest = layer.Digest,
-                    Length = layer.Size,
-                    MediaType = MediaTypes.DockerLayerGzip,
-                    MountFrom = mountFrom,
-                    // A seekable file can be resent whole on a retry; a compressing stream goes in chunks, each retried.
-                    Monolithic = content.CanSeek,
-                }, report, cancellationToken).ConfigureAwait(false);
-                progress?.Report(new TransferProgress(layer.Digest, result.Outcome == BlobUploadOutcome.Uploaded ? "Pushed" : result.Outcome.ToString(), layer.Size, layer.Size, true));
-            }
+            // Opened again for each new start: a compressing stream cannot be rewound, but it can be made again.
+            var result = await BlobTransfer.PushAsync(_ => Task.FromResult(layer.Kind == LayerCompressionKind.Gzip
+                    ? archive.OpenEntry(layer.Entry)
+                    : LayerStreams.CompressForReading(LayerCompression.Decompress(archive.OpenEntry(layer.Entry), layer.Kind))),
+                new Descriptor(MediaTypes.DockerLayerGzip, layer.Digest, layer.Size), client, target.Repository,
+                new BlobTransferOptions { MountFrom = mountFrom }, report, cancellationToken).ConfigureAwait(false);
+            progress?.Report(new TransferProgress(layer.Digest, result.Outcome == BlobUploadOutcome.Uploaded ? "Pushed" : result.Outcome.ToString(), layer.Size, layer.Size, true));
             if (mountFrom == null) placed[key] = target.Repository;
         }
 

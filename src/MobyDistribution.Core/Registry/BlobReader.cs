@@ -21,7 +21,10 @@ namespace MobyDistribution.Registry
         private RegistryTransport Transport => _client.Transport;
 
         /// <summary>The descriptor of a blob, or null when the repository does not have it.</summary>
-        public async Task<Descriptor?> TryGetDescriptorAsync(string repository, Digest digest, CancellationToken cancellationToken)
+        public Task<Descriptor?> TryGetDescriptorAsync(string repository, Digest digest, CancellationToken cancellationToken) =>
+            HeadAsync(repository, digest, missingIsNull: true, cancellationToken);
+
+        private async Task<Descriptor?> HeadAsync(string repository, Digest digest, bool missingIsNull, CancellationToken cancellationToken)
         {
             RegistryClient.CheckRepository(repository);
             var request = new RegistryRequest(HttpMethod.Head, $"v2/{repository}/blobs/{digest}", Scopes.Repository(repository, false))
@@ -30,7 +33,13 @@ namespace MobyDistribution.Registry
                 Description = "Blob " + Describe(repository, digest),
             };
             using var response = await Transport.SendAsync(request, cancellationToken).ConfigureAwait(false);
-            if (response.StatusCode == HttpStatusCode.NotFound) return null;
+            if (response.StatusCode == HttpStatusCode.NotFound)
+            {
+                if (missingIsNull) return null;
+                // A HEAD answer has no body to carry the code: it is BLOB_UNKNOWN all the same.
+                throw new RegistryException(RegistryErrorKind.NotFound, $"Blob {Describe(repository, digest)} was not found.",
+                    404, "HEAD", Redaction.Url(response.RequestMessage?.RequestUri), new[] { new RegistryError("BLOB_UNKNOWN", "blob unknown to registry", null) });
+            }
             if (!response.IsSuccessStatusCode)
                 throw await ErrorResponse.CreateAsync(response, $"Blob {Describe(repository, digest)}", cancellationToken).ConfigureAwait(false);
             if (response.Headers.TryGetValues("Docker-Content-Digest", out var values) && Digest.TryParse(values.FirstOrDefault(), out var returned) && returned != digest)
@@ -39,6 +48,10 @@ namespace MobyDistribution.Registry
             return new Descriptor("application/octet-stream", digest, size) { Source = ImageReference.Create(_client.Endpoint.Registry, repository, null, digest) };
         }
 
+        /// <summary>The descriptor of a blob from a HEAD request; NotFound (BLOB_UNKNOWN) when there is none.</summary>
+        public async Task<Descriptor> GetDescriptorAsync(string repository, Digest digest, CancellationToken cancellationToken) =>
+            (await HeadAsync(repository, digest, missingIsNull: false, cancellationToken).ConfigureAwait(false))!;
+
         /// <summary>
         /// The size to hold a blob's bytes to: the one given, else what the registry's HEAD says. A blob of unknown size
         /// is refused rather than read without a limit.
@@ -46,9 +59,7 @@ namespace MobyDistribution.Registry
         public async Task<long> ResolveSizeAsync(string repository, Digest digest, long? expectedSize, CancellationToken cancellationToken)
         {
             if (expectedSize.HasValue && expectedSize.Value >= 0) return expectedSize.Value;
-            var descriptor = await TryGetDescriptorAsync(repository, digest, cancellationToken).ConfigureAwait(false)
-                ?? throw new RegistryException(RegistryErrorKind.NotFound, $"Blob {Describe(repository, digest)} was not found.",
-                    404, "HEAD", null, new[] { new RegistryError("BLOB_UNKNOWN", "blob unknown to registry", null) });
+            var descriptor = await GetDescriptorAsync(repository, digest, cancellationToken).ConfigureAwait(false);
             if (descriptor.Size < 0)
                 throw new RegistryException(RegistryErrorKind.Protocol,
                     $"The registry does not say how large blob {Describe(repository, digest)} is (its HEAD has no Content-Length); it is not read without a limit.");

@@ -30,12 +30,8 @@ namespace MobyDistribution.Registry
         internal BlobUploader Uploader { get; }
 
         /// <summary>The descriptor of a blob from a HEAD request; NotFound when there is none.</summary>
-        public async Task<Descriptor> GetDescriptorAsync(string repository, Digest digest, CancellationToken cancellationToken = default)
-        {
-            var descriptor = await TryGetDescriptorAsync(repository, digest, cancellationToken).ConfigureAwait(false);
-            return descriptor ?? throw new RegistryException(RegistryErrorKind.NotFound, $"Blob {Reader.Describe(repository, digest)} was not found.",
-                404, "HEAD", null, new[] { new RegistryError("BLOB_UNKNOWN", "blob unknown to registry", null) });
-        }
+        public Task<Descriptor> GetDescriptorAsync(string repository, Digest digest, CancellationToken cancellationToken = default) =>
+            Reader.GetDescriptorAsync(repository, digest, cancellationToken);
 
         /// <summary>The descriptor of a blob, or null when the repository does not have it.</summary>
         public Task<Descriptor?> TryGetDescriptorAsync(string repository, Digest digest, CancellationToken cancellationToken = default) =>

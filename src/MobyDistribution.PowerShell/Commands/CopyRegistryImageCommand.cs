@@ -57,12 +57,14 @@ namespace MobyDistribution.PowerShell.Commands
         /// </summary>
         [Parameter]
         [ValidateRange(1, 64)]
-        public int ThrottleLimit { get; set; } = 4;
+        public int ThrottleLimit { get; set; } = ImageCopyOptions.DefaultThrottleLimit;
 
         /// <inheritdoc />
         protected override void ProcessRecord()
         {
-            var options = new ImageCopyOptions { Platforms = Platform, ThrottleLimit = ThrottleLimit };
+            // The plan asks the destination which blobs it has only when someone will look at it (-WhatIf, -Confirm); otherwise
+            // each blob's transfer asks while it opens its upload session, a round trip less per blob on a far registry.
+            var options = new ImageCopyOptions { Platforms = Platform, ThrottleLimit = ThrottleLimit, CheckDestination = WillShowPlan() };
             var copier = new ImageCopier(Connections);
             if (!TryRun(ct => copier.PlanAsync(Source, Destination, options, ct), "Image", Source, out var plan)) return;
 
@@ -83,8 +85,18 @@ namespace MobyDistribution.PowerShell.Commands
             {
                 view.Complete(this);
             }
-            WriteVerbose($"Copied {plan.Source} to {result.Descriptor.Source}: {plan.TransferCount} blobs transferred ({DisplayFormat.Size(result.BytesTransferred)}), {plan.MountCount} mounted, {plan.SkipCount} skipped.");
+            WriteVerbose($"Copied {plan.Source} to {result.Descriptor.Source}: {result.TransferredCount} blobs transferred ({DisplayFormat.Size(result.BytesTransferred)}), {result.MountedCount} mounted, {result.SkippedCount} skipped.");
             WriteObject(new CopiedImage(result));
+        }
+
+        /// <summary>True when ShouldProcess will show the plan or ask about it.</summary>
+        private bool WillShowPlan()
+        {
+            if (MyInvocation.BoundParameters.ContainsKey("WhatIf") || MyInvocation.BoundParameters.ContainsKey("Confirm")) return true;
+            var whatIf = SessionState.PSVariable.GetValue("WhatIfPreference");
+            if (whatIf is SwitchParameter sw ? sw.IsPresent : whatIf is bool b ? b : false) return true;
+            // ConfirmImpact is Medium: a preference of Medium or Low asks.
+            return SessionState.PSVariable.GetValue("ConfirmPreference") is ConfirmImpact impact && impact != ConfirmImpact.None && impact <= ConfirmImpact.Medium;
         }
 
         /// <summary>The plan as -WhatIf shows it.</summary>

@@ -6,6 +6,7 @@ using System.Management.Automation;
 using System.Threading;
 using System.Threading.Tasks;
 using MobyDistribution.Manifests;
+using MobyDistribution.Registry;
 
 namespace MobyDistribution.PowerShell.Commands
 {
@@ -29,7 +30,7 @@ namespace MobyDistribution.PowerShell.Commands
         private const string DigestSet = "Digest";
         private const string DescriptorSet = "Descriptor";
         private const string ManifestSet = "Manifest";
-        private const int MaxConcurrentDownloads = 3;
+        private const int MaxConcurrentDownloads = BlobDownloads.DefaultThrottleLimit;
 
         private int _blobsToFile;
 
@@ -169,48 +170,35 @@ namespace MobyDistribution.PowerShell.Commands
             blobs.Add((source, descriptor.Digest, descriptor.Size >= 0 ? descriptor.Size : (long?)null));
         }
 
-        /// <summary>Downloads a batch a few at a time; results and errors are written in input order.</summary>
+        /// <summary>Downloads a batch a few at a time (Core's batch); results and errors are written in input order.</summary>
         private void DownloadAll(List<Download> jobs)
         {
             var view = new TransferProgressView("Save-ImageBlob", jobs.Select(j => j.Progress).ToList());
-            using var gate = new SemaphoreSlim(MaxConcurrentDownloads);
+            var batch = jobs.Select(j => new BlobDownloadJob(j.Source, j.Digest, j.Size, j.File, j.Overwrite, j.Progress)).ToList();
             try
             {
-                Run(ct => Task.WhenAll(jobs.Select(job => DownloadAsync(job, gate, ct))), () => view.Write(this));
+                Run(async ct =>
+                {
+                    await BlobDownloads.DownloadAllAsync(ClientFor, batch, MaxConcurrentDownloads, ct).ConfigureAwait(false);
+                    return true;
+                }, () => view.Write(this));
             }
             finally
             {
+                foreach (var job in jobs) job.Progress.Finish();
                 view.Complete(this);
             }
-            foreach (var job in jobs)
+            for (int i = 0; i < jobs.Count; i++)
             {
-                if (job.Error != null)
+                var job = jobs[i];
+                var done = batch[i];
+                if (done.Error != null)
                 {
-                    WriteError(RegistryErrors.Create(job.Error, "Blob", job.Source.WithDigest(job.Digest)));
+                    WriteError(RegistryErrors.Create(done.Error, "Blob", job.Source.WithDigest(job.Digest)));
                     continue;
                 }
                 WriteVerbose($"Saved {job.Digest} ({job.Progress.Done} bytes) to {job.File}.");
                 if (PassThru) WriteObject(new FileInfo(job.File));
-            }
-        }
-
-        private static async Task DownloadAsync(Download job, SemaphoreSlim gate, CancellationToken cancellationToken)
-        {
-            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                var client = ClientFor(job.Source);
-                await client.Blobs.DownloadToFileAsync(job.Source.Repository, job.Digest, job.File, job.Size, job.Overwrite, job.Progress, cancellationToken)
-                    .ConfigureAwait(false);
-            }
-            catch (Exception e) when (RegistryErrors.IsExpected(e) && !cancellationToken.IsCancellationRequested)
-            {
-                job.Error = e;
-            }
-            finally
-            {
-                job.Progress.Finish();
-                gate.Release();
             }
         }
 
@@ -232,7 +220,6 @@ namespace MobyDistribution.PowerShell.Commands
             public string File { get; }
             public bool Overwrite { get; }
             public TransferProgress Progress { get; }
-            public Exception? Error { get; set; }
         }
     }
 }

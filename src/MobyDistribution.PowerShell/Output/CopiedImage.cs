@@ -10,9 +10,9 @@ namespace MobyDistribution.PowerShell
         {
             Descriptor = result.Descriptor;
             Source = result.Plan.Source;
-            Transferred = result.Plan.TransferCount;
-            Mounted = result.Plan.MountCount;
-            Skipped = result.Plan.SkipCount;
+            Transferred = result.TransferredCount;
+            Mounted = result.MountedCount;
+            Skipped = result.SkippedCount;
             BytesTransferred = result.BytesTransferred;
             DigestChanged = result.Plan.DigestChanges;
         }
