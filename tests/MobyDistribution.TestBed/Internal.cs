@@ -330,6 +330,12 @@ namespace MobyDistribution.TestBed
     }
 
     /// <summary>Write-through stream that hashes (SHA-256) and counts what passes.</summary>
+    /// <remarks>
+    /// Not Core's <c>MobyDistribution.Formats.HashingWriteStream</c>, on purpose: the test bed references nothing of Core,
+    /// because its fixtures are what Core is checked against (a digest bug in Core must not also be in the expected
+    /// values) and because Pester loads it with Add-Type next to the module's own copy of Core. So this stays a plain
+    /// <see cref="IncrementalHash"/> wrapper, the test bed's only one.
+    /// </remarks>
     internal sealed class HashingWriteStream : Stream
     {
         private readonly Stream _inner;
