@@ -84,6 +84,19 @@ namespace MobyDistribution.TestBed
 
         public static string Sha256Digest(byte[] data) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(data));
 
+        /// <summary>The UTF-8 bytes of one JSON object whose members <paramref name="members"/> writes.</summary>
+        public static byte[] JsonObject(Action<System.Text.Json.Utf8JsonWriter> members)
+        {
+            using var ms = new MemoryStream();
+            using (var w = new System.Text.Json.Utf8JsonWriter(ms))
+            {
+                w.WriteStartObject();
+                members(w);
+                w.WriteEndObject();
+            }
+            return ms.ToArray();
+        }
+
         public static string Base64Url(byte[] data) =>
             Convert.ToBase64String(data).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
