@@ -32,9 +32,7 @@ namespace MobyDistribution.Core.Tests
         private static readonly Digest Unknown = Digest.Parse("sha256:" + new string('0', 63) + "1");
 
         [Theory]
-        [InlineData("anonymous")]
-        [InlineData("basic")]
-        [InlineData("token")]
+        [MemberData(nameof(Reg.AllModes), MemberType = typeof(Reg))]
         public async Task Head_Download_ToStreamAndFile_AndOpenRead(string mode)
         {
             var registry = _bed.Env.Get(mode);
@@ -133,9 +131,7 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Theory]
-        [InlineData("anonymous")]
-        [InlineData("basic")]
-        [InlineData("token")]
+        [MemberData(nameof(Reg.AllModes), MemberType = typeof(Reg))]
         public async Task ChunkedUpload_InSeveralChunks_ThenExisted(string mode)
         {
             var registry = _bed.Env.Get(mode);
@@ -186,9 +182,7 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Theory]
-        [InlineData("anonymous")]
-        [InlineData("basic")]
-        [InlineData("token")]
+        [MemberData(nameof(Reg.AllModes), MemberType = typeof(Reg))]
         public async Task MonolithicUpload_OneRequest(string mode)
         {
             var registry = _bed.Env.Get(mode);
@@ -221,9 +215,7 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Theory]
-        [InlineData("anonymous")]
-        [InlineData("basic")]
-        [InlineData("token")]
+        [MemberData(nameof(Reg.AllModes), MemberType = typeof(Reg))]
         public async Task Mount_AcrossRepositories_AndFallbackWhenSourceLacksTheBlob(string mode)
         {
             var registry = _bed.Env.Get(mode);
@@ -287,9 +279,7 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Theory]
-        [InlineData("anonymous")]
-        [InlineData("basic")]
-        [InlineData("token")]
+        [MemberData(nameof(Reg.AllModes), MemberType = typeof(Reg))]
         public async Task Delete_ThenHeadIs404(string mode)
         {
             var registry = _bed.Env.Get(mode);

@@ -38,9 +38,7 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Theory]
-        [InlineData("anonymous")]
-        [InlineData("basic")]
-        [InlineData("token")]
+        [MemberData(nameof(Reg.AllModes), MemberType = typeof(Reg))]
         public async Task UnknownManifest_IsNotFound_ManifestUnknown(string mode)
         {
             var registry = _bed.Env.Get(mode);
@@ -56,9 +54,7 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Theory]
-        [InlineData("anonymous")]
-        [InlineData("basic")]
-        [InlineData("token")]
+        [MemberData(nameof(Reg.AllModes), MemberType = typeof(Reg))]
         public async Task UnknownBlob_IsNotFound_BlobUnknown(string mode)
         {
             var registry = _bed.Env.Get(mode);
@@ -90,9 +86,7 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Theory]
-        [InlineData("anonymous")]
-        [InlineData("basic")]
-        [InlineData("token")]
+        [MemberData(nameof(Reg.AllModes), MemberType = typeof(Reg))]
         public async Task UploadCommitError_CarriesTheRequest_WithStateRedacted_AndDigestKept(string mode)
         {
             // A monolithic upload under a digest its bytes do not have: the registry answers the PUT to the upload

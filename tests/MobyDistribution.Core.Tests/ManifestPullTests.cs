@@ -17,9 +17,7 @@ namespace MobyDistribution.Core.Tests
         public ManifestPullTests(TestBedFixture bed) => _bed = bed;
 
         [Theory]
-        [InlineData("anonymous")]
-        [InlineData("basic")]
-        [InlineData("token")]
+        [MemberData(nameof(Reg.AllModes), MemberType = typeof(Reg))]
         public async Task OciManifest_ByTagAndDigest_MatchesSkopeo(string mode)
         {
             var registry = _bed.Env.Get(mode);
@@ -60,9 +58,7 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Theory]
-        [InlineData("anonymous")]
-        [InlineData("basic")]
-        [InlineData("token")]
+        [MemberData(nameof(Reg.AllModes), MemberType = typeof(Reg))]
         public async Task DockerSchema2_ByTagAndDigest_MatchesSkopeo(string mode)
         {
             var registry = _bed.Env.Get(mode);
@@ -96,9 +92,7 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Theory]
-        [InlineData("anonymous")]
-        [InlineData("basic")]
-        [InlineData("token")]
+        [MemberData(nameof(Reg.AllModes), MemberType = typeof(Reg))]
         public async Task OciIndex_TwoPlatforms_FindPlatform_AndDigestsMatchSkopeo(string mode)
         {
             var registry = _bed.Env.Get(mode);

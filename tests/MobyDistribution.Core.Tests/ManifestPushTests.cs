@@ -20,9 +20,7 @@ namespace MobyDistribution.Core.Tests
         public ManifestPushTests(TestBedFixture bed) => _bed = bed;
 
         [Theory]
-        [InlineData("anonymous")]
-        [InlineData("basic")]
-        [InlineData("token")]
+        [MemberData(nameof(Reg.AllModes), MemberType = typeof(Reg))]
         public async Task Push_OciManifest_DigestEqualsSkopeosView(string mode)
         {
             var registry = _bed.Env.Get(mode);
@@ -48,9 +46,7 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Theory]
-        [InlineData("anonymous")]
-        [InlineData("basic")]
-        [InlineData("token")]
+        [MemberData(nameof(Reg.AllModes), MemberType = typeof(Reg))]
         public async Task Push_DockerSchema2_MadeWithCreate_DigestEqualsSkopeosView(string mode)
         {
             var registry = _bed.Env.Get(mode);
@@ -74,9 +70,7 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Theory]
-        [InlineData("anonymous")]
-        [InlineData("basic")]
-        [InlineData("token")]
+        [MemberData(nameof(Reg.AllModes), MemberType = typeof(Reg))]
         public async Task Push_OciIndex_WithItsTwoManifests_DigestEqualsSkopeosView(string mode)
         {
             var registry = _bed.Env.Get(mode);
@@ -102,9 +96,7 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Theory]
-        [InlineData("anonymous")]
-        [InlineData("basic")]
-        [InlineData("token")]
+        [MemberData(nameof(Reg.AllModes), MemberType = typeof(Reg))]
         public async Task Push_DockerManifestList_OfSchema2Images_DigestEqualsSkopeosView(string mode)
         {
             var registry = _bed.Env.Get(mode);
@@ -164,9 +156,7 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Theory]
-        [InlineData("anonymous")]
-        [InlineData("basic")]
-        [InlineData("token")]
+        [MemberData(nameof(Reg.AllModes), MemberType = typeof(Reg))]
         public async Task Delete_ByDigest_ByTag_AndUnknownDigestIsNotFound(string mode)
         {
             var registry = _bed.Env.Get(mode);

@@ -17,9 +17,7 @@ namespace MobyDistribution.Core.Tests
         public TagAndCatalogTests(TestBedFixture bed) => _bed = bed;
 
         [Theory]
-        [InlineData("anonymous")]
-        [InlineData("basic")]
-        [InlineData("token")]
+        [MemberData(nameof(Reg.AllModes), MemberType = typeof(Reg))]
         public async Task Tags_ThirtyTags_PagedBySeven_AllReturnedSorted(string mode)
         {
             var registry = _bed.Env.Get(mode);
@@ -49,9 +47,7 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Theory]
-        [InlineData("anonymous")]
-        [InlineData("basic")]
-        [InlineData("token")]
+        [MemberData(nameof(Reg.AllModes), MemberType = typeof(Reg))]
         public async Task Catalog_Paged_HoldsTheRepositories_Sorted(string mode)
         {
             var registry = _bed.Env.Get(mode);
@@ -78,9 +74,7 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Theory]
-        [InlineData("anonymous")]
-        [InlineData("basic")]
-        [InlineData("token")]
+        [MemberData(nameof(Reg.AllModes), MemberType = typeof(Reg))]
         public async Task Tags_OfUnknownRepository_IsNotFound_NameUnknown(string mode)
         {
             var client = Reg.Client(_bed.Env.Get(mode));

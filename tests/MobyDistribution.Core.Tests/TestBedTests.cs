@@ -159,9 +159,7 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Theory]
-        [InlineData("anonymous")]
-        [InlineData("basic")]
-        [InlineData("token")]
+        [MemberData(nameof(Reg.AllModes), MemberType = typeof(Reg))]
         public void TestBed_Skopeo_PushesOciImage_WithTheBuildersDigests(string registryName)
         {
             var registry = _bed.Env.Get(registryName);
@@ -188,9 +186,7 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Theory]
-        [InlineData("anonymous")]
-        [InlineData("basic")]
-        [InlineData("token")]
+        [MemberData(nameof(Reg.AllModes), MemberType = typeof(Reg))]
         public void TestBed_Skopeo_PushesTwoPlatformIndex_PreservingTheIndexDigest(string registryName)
         {
             var registry = _bed.Env.Get(registryName);

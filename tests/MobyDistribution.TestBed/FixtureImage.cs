@@ -159,7 +159,7 @@ namespace MobyDistribution.TestBed
             long topSize;
             if (options.MultiPlatform)
             {
-                byte[] index = Json(w =>
+                byte[] index = Util.JsonObject(w =>
                 {
                     w.WriteNumber("schemaVersion", 2);
                     w.WriteString("mediaType", OciIndexMediaType);
@@ -209,7 +209,7 @@ namespace MobyDistribution.TestBed
                         if (!sameRef) entries.Add(e.Clone());
                     }
             }
-            byte[] layoutIndex = Json(w =>
+            byte[] layoutIndex = Util.JsonObject(w =>
             {
                 w.WriteNumber("schemaVersion", 2);
                 w.WriteString("mediaType", OciIndexMediaType);
@@ -240,7 +240,7 @@ namespace MobyDistribution.TestBed
                 for (int i = 0; i < options.LayerCount; i++) layers.Add(WriteLayer(options, seed, i, large: false));
             }
 
-            byte[] config = Json(w =>
+            byte[] config = Util.JsonObject(w =>
             {
                 w.WriteString("created", FixedTime.ToString("yyyy-MM-ddTHH:mm:ssZ"));
                 w.WriteString("architecture", arch);
@@ -276,7 +276,7 @@ namespace MobyDistribution.TestBed
             });
             string configDigest = WriteBlob(config);
 
-            byte[] manifest = Json(w =>
+            byte[] manifest = Util.JsonObject(w =>
             {
                 w.WriteNumber("schemaVersion", 2);
                 w.WriteString("mediaType", OciManifestMediaType);
@@ -404,18 +404,6 @@ namespace MobyDistribution.TestBed
             string path = Path.Combine(LayoutPath, "blobs", "sha256", digest.Substring(7));
             if (!File.Exists(path)) File.WriteAllBytes(path, data);
             return digest;
-        }
-
-        private static byte[] Json(Action<Utf8JsonWriter> body)
-        {
-            using var ms = new MemoryStream();
-            using (var w = new Utf8JsonWriter(ms))
-            {
-                w.WriteStartObject();
-                body(w);
-                w.WriteEndObject();
-            }
-            return ms.ToArray();
         }
 
         public void Dispose()

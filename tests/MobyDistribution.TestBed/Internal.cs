@@ -84,6 +84,19 @@ namespace MobyDistribution.TestBed
 
         public static string Sha256Digest(byte[] data) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(data));
 
+        /// <summary>The UTF-8 bytes of one JSON object whose members <paramref name="members"/> writes.</summary>
+        public static byte[] JsonObject(Action<System.Text.Json.Utf8JsonWriter> members)
+        {
+            using var ms = new MemoryStream();
+            using (var w = new System.Text.Json.Utf8JsonWriter(ms))
+            {
+                w.WriteStartObject();
+                members(w);
+                w.WriteEndObject();
+            }
+            return ms.ToArray();
+        }
+
         public static string Base64Url(byte[] data) =>
             Convert.ToBase64String(data).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
@@ -330,6 +343,12 @@ namespace MobyDistribution.TestBed
     }
 
     /// <summary>Write-through stream that hashes (SHA-256) and counts what passes.</summary>
+    /// <remarks>
+    /// Not Core's <c>MobyDistribution.Formats.HashingWriteStream</c>, on purpose: the test bed references nothing of Core,
+    /// because its fixtures are what Core is checked against (a digest bug in Core must not also be in the expected
+    /// values) and because Pester loads it with Add-Type next to the module's own copy of Core. So this stays a plain
+    /// <see cref="IncrementalHash"/> wrapper, the test bed's only one.
+    /// </remarks>
     internal sealed class HashingWriteStream : Stream
     {
         private readonly Stream _inner;

@@ -94,7 +94,7 @@ namespace MobyDistribution.TestBed
                     var stream = client.GetStream();
                     using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
                     timeout.CancelAfter(TimeSpan.FromSeconds(30));
-                    var request = await ReadRequest(stream, timeout.Token).ConfigureAwait(false);
+                    var request = await ReadRequest(new HttpConn(client.Client, stream), timeout.Token).ConfigureAwait(false);
                     if (request == null) return;
                     MiniHttpResponse response;
                     try { response = _handler(request); }
@@ -108,62 +108,27 @@ namespace MobyDistribution.TestBed
             }
         }
 
-        private static async Task<MiniHttpRequest?> ReadRequest(NetworkStream stream, CancellationToken ct)
+        /// <summary>The request head (read by the shared <see cref="RequestHead"/>) and up to 1 MiB of a Content-Length body.</summary>
+        private static async Task<MiniHttpRequest?> ReadRequest(HttpConn conn, CancellationToken ct)
         {
-            var buffer = new MemoryStream();
-            var chunk = new byte[4096];
-            int headerEnd = -1;
-            while (headerEnd < 0)
-            {
-                int n = await stream.ReadAsync(chunk, ct).ConfigureAwait(false);
-                if (n == 0) return null;
-                buffer.Write(chunk, 0, n);
-                headerEnd = IndexOfHeaderEnd(buffer.GetBuffer(), (int)buffer.Length);
-                if (buffer.Length > 64 * 1024 && headerEnd < 0) return null;
-            }
-            byte[] all = buffer.ToArray();
-            string head = Encoding.ASCII.GetString(all, 0, headerEnd);
-            var lines = head.Split("\r\n");
-            var requestLine = lines[0].Split(' ');
-            if (requestLine.Length < 2) return null;
-            string target = requestLine[1];
-            int q = target.IndexOf('?');
+            var head = await RequestHead.ReadAsync(conn, ct).ConfigureAwait(false);
+            if (head == null) return null;
             var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-            for (int i = 1; i < lines.Length; i++)
-            {
-                int colon = lines[i].IndexOf(':');
-                if (colon <= 0) continue;
-                headers[lines[i].Substring(0, colon).Trim()] = lines[i].Substring(colon + 1).Trim();
-            }
-            int bodyStart = headerEnd + 4;
+            foreach (var (name, value) in head.Headers) headers[name] = value;
             var body = new MemoryStream();
-            body.Write(all, bodyStart, all.Length - bodyStart);
             if (headers.TryGetValue("Content-Length", out var cl) && long.TryParse(cl, out long contentLength))
             {
+                var chunk = new byte[4096];
                 while (body.Length < contentLength && body.Length < 1024 * 1024)
                 {
-                    int n = await stream.ReadAsync(chunk, ct).ConfigureAwait(false);
+                    int n = await conn.ReadAsync(chunk, 0, (int)Math.Min(chunk.Length, contentLength - body.Length), ct).ConfigureAwait(false);
                     if (n == 0) break;
                     body.Write(chunk, 0, n);
                 }
             }
-            var request = new MiniHttpRequest
-            {
-                Method = requestLine[0],
-                Target = target,
-                Path = q < 0 ? target : target.Substring(0, q),
-                Query = q < 0 ? "" : target.Substring(q + 1),
-                Body = body.ToArray(),
-            };
+            var request = new MiniHttpRequest { Method = head.Method, Target = head.Target, Path = head.Path, Query = head.Query, Body = body.ToArray() };
             foreach (var kv in headers) request.Headers[kv.Key] = kv.Value;
             return request;
-        }
-
-        private static int IndexOfHeaderEnd(byte[] data, int length)
-        {
-            for (int i = 0; i + 3 < length; i++)
-                if (data[i] == '\r' && data[i + 1] == '\n' && data[i + 2] == '\r' && data[i + 3] == '\n') return i;
-            return -1;
         }
 
         private static async Task WriteResponse(NetworkStream stream, MiniHttpRequest request, MiniHttpResponse response, CancellationToken ct)

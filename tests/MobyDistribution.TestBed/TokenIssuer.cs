@@ -163,7 +163,7 @@ namespace MobyDistribution.TestBed
             long iat = now.ToUnixTimeSeconds();
             long exp = now.Add(lifetime).ToUnixTimeSeconds();
             long nbf = Math.Min(iat, exp) - 1;
-            var headerJson = Serialize(w =>
+            var headerJson = Util.JsonObject(w =>
             {
                 w.WriteString("alg", "ES256");
                 w.WriteString("typ", "JWT");
@@ -171,7 +171,7 @@ namespace MobyDistribution.TestBed
                 w.WriteStringValue(CertificateBase64);
                 w.WriteEndArray();
             });
-            var claimsJson = Serialize(w =>
+            var claimsJson = Util.JsonObject(w =>
             {
                 w.WriteString("iss", Issuer);
                 w.WriteString("sub", user ?? "");
@@ -203,18 +203,6 @@ namespace MobyDistribution.TestBed
         /// <summary>pwsh-friendly overload: scopes as strings, e.g. "repository:team/app:pull,push"; lifetime in seconds.</summary>
         public string IssueToken(string? user, string[] scopes, double lifetimeSeconds) =>
             IssueToken(user, scopes.Select(TokenAccess.Parse), TimeSpan.FromSeconds(lifetimeSeconds));
-
-        private static byte[] Serialize(Action<Utf8JsonWriter> body)
-        {
-            using var ms = new MemoryStream();
-            using (var w = new Utf8JsonWriter(ms))
-            {
-                w.WriteStartObject();
-                body(w);
-                w.WriteEndObject();
-            }
-            return ms.ToArray();
-        }
 
         private MiniHttpResponse Handle(MiniHttpRequest request)
         {
@@ -295,7 +283,7 @@ namespace MobyDistribution.TestBed
 
             var lifetime = TokenLifetime;
             string token = IssueToken(user, granted, lifetime);
-            var body = Serialize(w =>
+            var body = Util.JsonObject(w =>
             {
                 w.WriteString("token", token);
                 w.WriteString("access_token", token);

@@ -61,18 +61,33 @@ Describe 'Stopping a transfer' {
             Copy-RegistryImage -Source $Source -Destination $Destination
         }).AddArgument((Get-MobyModulePath)).AddArgument("$($Proxy.HostPort)/cancel/big:v1").AddArgument("$($TestBed.Basic.HostPort)/cancel/copy:v1").AddArgument($TestBed.Basic.Username).AddArgument($TestBed.Basic.Password)
         $Proxy.ClearLog()
+        $layerGet = { $Proxy.Log | Where-Object { $_.Method -eq 'GET' -and $_.Path -like "*/blobs/$($Layer.Digest)" } }
         $async = $ps.BeginInvoke()
         try {
+            # Wait until the layer's bytes are flowing through the slow proxy.
             $deadline = [DateTime]::UtcNow.AddSeconds(20)
-            while (-not ($Proxy.Log | Where-Object { $_.Path -like '*/blobs/sha256:*' -and $_.Method -eq 'GET' }) -and [DateTime]::UtcNow -lt $deadline) {
+            while (-not (& $layerGet | Where-Object ResponseBytes -gt 0) -and [DateTime]::UtcNow -lt $deadline) {
                 Start-Sleep -Milliseconds 50
             }
-            Start-Sleep -Milliseconds 500
+            # The copy is under way: layer bytes have moved, the command is still running and has reported no error.
+            & $layerGet | Where-Object ResponseBytes -gt 0 | Should -Not -BeNullOrEmpty
+            $ps.InvocationStateInfo.State | Should -Be 'Running'
+            # (Count, not the collection itself: enumerating an open PSDataCollection waits for it to be closed.)
+            $ps.Streams.Error.Count | Should -Be 0
             $ps.Stop()
+            # The stop ended it, not a failure of its own.
             $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+            $ps.InvocationStateInfo.Reason | Should -BeOfType ([System.Management.Automation.PipelineStoppedException])
+            $ps.Streams.Error.Count | Should -Be 0
         } finally {
             $ps.Dispose()
         }
-        Get-RegistryTag "$($TestBed.Basic.HostPort)/cancel/copy" -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        # The layer did not finish behind the scenes.
+        (& $layerGet | Measure-Object ResponseBytes -Sum).Sum | Should -BeLessThan $Layer.Size
+        # No manifest at the destination, and the registry says so: only NotFound proves it, any other failure fails here.
+        Get-ImageManifest "$($TestBed.Basic.HostPort)/cancel/copy:v1" -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err | Should -HaveCount 1
+        $err[0].FullyQualifiedErrorId | Should -Be 'ManifestNotFound,MobyDistribution.PowerShell.Commands.GetImageManifestCommand'
+        $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
     }
 }
