@@ -11,7 +11,7 @@ namespace MobyDistribution.PowerShell
     /// </summary>
     /// <remarks>
     /// Ids that do not depend on the noun: RegistryAuthenticationFailed, RegistryAccessDenied, RegistryRateLimited,
-    /// RegistryUnreachable, RegistryTimeout, RegistryOperationUnsupported, RegistryProtocolError,
+    /// RegistryUnreachable, RegistryTimeout, PlatformNotFound (an index without the platform asked for), RegistryOperationUnsupported, RegistryProtocolError,
     /// RegistrySecurityViolation, RegistryServerError, RepositoryNotFound (NAME_UNKNOWN), InvalidArgument,
     /// FileNotFound, DirectoryNotFound, FileAccessDenied. Noun ids: &lt;Noun&gt;NotFound, &lt;Noun&gt;DigestMismatch,
     /// &lt;Noun&gt;TooLarge, &lt;Noun&gt;Rejected, &lt;Noun&gt;Invalid, &lt;Noun&gt;WriteFailed.
@@ -39,7 +39,21 @@ namespace MobyDistribution.PowerShell
                         : "Connect to the registry with Connect-Registry -Credential.",
                 };
             }
+            else if (e is PlatformNotFoundException p)
+            {
+                record.ErrorDetails = new ErrorDetails(e.Message) { RecommendedAction = PlatformHint(p) };
+            }
             return record;
+        }
+
+        /// <summary>What to do about a missing platform: name one the index has with -Platform.</summary>
+        private static string PlatformHint(PlatformNotFoundException e)
+        {
+            if (e.Available.Count == 0) return "The index has no platform-specific images to choose from with -Platform.";
+            var example = "-Platform " + e.Available[0];
+            return e.ByDefault
+                ? $"No platform was given and the index has none of the default ones; choose one of its platforms, e.g. {example}."
+                : $"Choose one of the index's platforms with -Platform, e.g. {example}.";
         }
 
         /// <summary>The error id and category for a failure.</summary>
@@ -47,6 +61,8 @@ namespace MobyDistribution.PowerShell
         {
             switch (e)
             {
+                // Before RegistryException, whose NotFound would make it <Noun>NotFound: a missing platform is the same error in every cmdlet.
+                case PlatformNotFoundException _: return ("PlatformNotFound", ErrorCategory.ObjectNotFound);
                 case RegistryException r:
                     switch (r.Kind)
                     {

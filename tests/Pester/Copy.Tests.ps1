@@ -59,6 +59,16 @@ Describe 'Copy-RegistryImage' {
         $pushed.Manifests[0].Platform.Architecture | Should -Be 'arm64'
     }
 
+    It 'reports a platform the index lacks as PlatformNotFound, naming those it has, and copies nothing' {
+        Copy-RegistryImage "$Anon/copy/multi:all" "$Anon/copy/noplatform:x" -Platform linux/arm64, linux/s390x -ErrorVariable failed -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $failed | Should -HaveCount 1
+        $failed[0].FullyQualifiedErrorId | Should -Be 'PlatformNotFound,MobyDistribution.PowerShell.Commands.CopyRegistryImageCommand'
+        $failed[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $failed[0].Exception.Message | Should -BeLike '*platform linux/s390x.*It has: linux/amd64, linux/arm64/v8.'
+        $failed[0].ErrorDetails.RecommendedAction | Should -BeLike '*-Platform*'
+        Get-RegistryTag "$Anon/copy/noplatform" -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+    }
+
     It 'mirrors a repository from Get-RegistryTag into a destination without a tag' {
         $copies = Get-RegistryTag "$Anon/copy/app" | Copy-RegistryImage -Destination "$($Basic.HostPort)/mirror/app"
         $copies | Should -HaveCount 2

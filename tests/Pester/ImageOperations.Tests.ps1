@@ -80,6 +80,18 @@ Describe 'Export-DockerImage' {
         $arm = $Index.Manifests | Where-Object Architecture -eq 'arm64'
         $raw.config.digest | Should -Be $arm.ConfigDigest
     }
+
+    It 'reports a platform the index lacks as PlatformNotFound, naming those it has, and writes nothing' {
+        $dir = New-MobyTempDirectory
+        Export-DockerImage "$Reg/ops/multi:all" (Join-Path $dir 'x.tar') -Platform linux/s390x -ErrorVariable failed -ErrorAction SilentlyContinue
+        $failed | Should -HaveCount 1
+        $failed[0].FullyQualifiedErrorId | Should -Be 'PlatformNotFound,MobyDistribution.PowerShell.Commands.ExportDockerImageCommand'
+        $failed[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $failed[0].Exception | Should -BeOfType ([MobyDistribution.Errors.PlatformNotFoundException])
+        $failed[0].Exception.Message | Should -BeLike '*linux/s390x*It has: linux/amd64, linux/arm64/v8.'
+        $failed[0].ErrorDetails.RecommendedAction | Should -BeLike '*-Platform linux/amd64*'
+        Get-ChildItem $dir -Force | Should -BeNullOrEmpty
+    }
 }
 
 Describe 'Import-DockerImage' {
@@ -141,6 +153,17 @@ Describe 'Add-ImageLayer' {
         $manifest.Layers | Should -HaveCount 3
         $manifest.Layers[0].Digest.ToString() | Should -Be $Image.Layers[0].Digest
         $manifest.Digest | Should -Be $result.Descriptor.Digest
+    }
+
+    It 'reports a platform the base index lacks as PlatformNotFound and pushes nothing' {
+        $root = New-MobyTempDirectory
+        'x' | Set-Content (Join-Path $root 'x.txt')
+        Add-ImageLayer "$Reg/ops/multi:all" $root "$Reg/ops/noplatform:v1" -Platform linux/s390x -ErrorVariable failed -ErrorAction SilentlyContinue
+        $failed | Should -HaveCount 1
+        $failed[0].FullyQualifiedErrorId | Should -Be 'PlatformNotFound,MobyDistribution.PowerShell.Commands.AddImageLayerCommand'
+        $failed[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $failed[0].Exception.Message | Should -BeLike '*linux/amd64, linux/arm64/v8*'
+        (Get-RegistryCatalog $Reg).Repository | Should -Not -Contain 'ops/noplatform'
     }
 
     It 'reports a missing folder and pushes nothing' {

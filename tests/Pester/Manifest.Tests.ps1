@@ -56,6 +56,8 @@ Describe 'Get-ImageManifest' {
         $err[0].FullyQualifiedErrorId | Should -Be 'PlatformNotFound,MobyDistribution.PowerShell.Commands.GetImageManifestCommand'
         $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
         $err[0].Exception.Message | Should -BeLike '*linux/amd64*linux/arm64*'
+        $err[0].Exception | Should -BeOfType ([MobyDistribution.Errors.PlatformNotFoundException])
+        $err[0].ErrorDetails.RecommendedAction | Should -BeLike '*-Platform linux/amd64*'
     }
 
     It 'gets only the descriptor with -Descriptor' {

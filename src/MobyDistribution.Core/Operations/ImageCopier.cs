@@ -189,13 +189,7 @@ namespace MobyDistribution.Operations
                 var children = index.Manifests.ToList();
                 if (options.Platforms != null && options.Platforms.Count > 0)
                 {
-                    var chosen = new List<Descriptor>();
-                    foreach (var p in options.Platforms)
-                    {
-                        var match = index.FindPlatform(p) ?? throw new RegistryException(RegistryErrorKind.NotFound,
-                            $"{source} has no image for platform {p}; it has {string.Join(", ", index.Platforms)}.");
-                        if (!chosen.Any(c => c.Digest == match.Digest)) chosen.Add(match);
-                    }
+                    var chosen = ImageResolver.SelectPlatforms(index, options.Platforms, source);
                     if (chosen.Count != children.Count)
                     {
                         var subset = index.WithManifests(children.Where(c => chosen.Any(x => x.Digest == c.Digest)));

@@ -1,6 +1,5 @@
 using System;
 using System.IO;
-using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using MobyDistribution.Errors;
@@ -34,22 +33,14 @@ namespace MobyDistribution.Operations
         public Platform? Platform { get; }
 
         /// <summary>
-        /// Resolves <paramref name="reference"/>; from an index, the image for <paramref name="platform"/> (default: the current
-        /// OS and architecture, as docker pulls).
+        /// Resolves <paramref name="reference"/> with <see cref="ImageResolver"/>: from an index, the image for
+        /// <paramref name="platform"/> (default: the resolver's rule, this machine's platform first).
         /// </summary>
         public static async Task<ImageSource> ResolveAsync(RegistryClient client, ImageReference reference, Platform? platform, CancellationToken cancellationToken)
         {
-            var manifest = await client.Manifests.GetAsync(reference.Repository, reference.Reference, cancellationToken).ConfigureAwait(false);
-            Platform? chosen = null;
-            if (manifest is ImageIndex index)
-            {
-                var wanted = platform ?? Platform.Current;
-                var descriptor = index.FindPlatform(wanted)
-                    ?? throw new RegistryException(RegistryErrorKind.NotFound,
-                        $"{reference} has no image for {wanted}; it has {string.Join(", ", index.Platforms.Select(p => p.ToString()).DefaultIfEmpty("none"))}.");
-                chosen = descriptor.Platform;
-                manifest = await client.Manifests.GetAsync(reference.Repository, descriptor.Digest.ToString(), cancellationToken).ConfigureAwait(false);
-            }
+            var resolved = await new ImageResolver(_ => client).ResolveAsync(reference, platform, cancellationToken).ConfigureAwait(false);
+            var manifest = resolved.Manifest;
+            var chosen = resolved.Platform;
             if (!(manifest is ImageManifest image))
                 throw new RegistryException(RegistryErrorKind.Unsupported, $"{reference} is a {manifest.MediaType}; only schema2 and OCI images can be used here.");
             if (image.Config.Size > MaxConfigSize)

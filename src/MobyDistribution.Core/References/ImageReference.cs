@@ -35,16 +35,16 @@ namespace MobyDistribution
     public sealed class ImageReference : IEquatable<ImageReference>
     {
         /// <summary>The canonical name of Docker Hub in references.</summary>
-        public const string DockerHubRegistry = "docker.io";
+        public const string DockerHubRegistry = DockerHub.Registry;
 
         /// <summary>The host that actually serves Docker Hub's registry API.</summary>
-        public const string DockerHubApiHost = "registry-1.docker.io";
+        public const string DockerHubApiHost = DockerHub.ApiHost;
 
         /// <summary>The legacy name of Docker Hub ("the Docker Index"); normalized to <see cref="DockerHubRegistry"/>.</summary>
-        public const string LegacyDockerHubRegistry = "index.docker.io";
+        public const string LegacyDockerHubRegistry = DockerHub.LegacyRegistry;
 
         /// <summary>The namespace of Docker Hub's official images, added to single-component Docker Hub repositories.</summary>
-        public const string OfficialRepositoryPrefix = "library/";
+        public const string OfficialRepositoryPrefix = DockerHub.OfficialRepositoryPrefix;
 
         /// <summary>The maximum length of a repository (the path, without registry, tag or digest).</summary>
         public const int MaxRepositoryLength = 255;
@@ -84,7 +84,7 @@ namespace MobyDistribution
         public Digest? Digest { get; }
 
         /// <summary>The host to send registry API requests to: <see cref="DockerHubApiHost"/> for Docker Hub, else <see cref="Registry"/>.</summary>
-        public string ApiHost => Registry == DockerHubRegistry ? DockerHubApiHost : Registry;
+        public string ApiHost => DockerHub.ApiHostOf(Registry);
 
         /// <summary>The fully qualified name without tag or digest: <see cref="Registry"/> + "/" + <see cref="Repository"/>.</summary>
         public string Name => Registry + "/" + Repository;
@@ -155,7 +155,7 @@ namespace MobyDistribution
             if (registry is null) throw new ArgumentNullException(nameof(registry));
             if (repository is null) throw new ArgumentNullException(nameof(repository));
 
-            if (registry == LegacyDockerHubRegistry) registry = DockerHubRegistry;
+            if (DockerHub.IsLegacyReferenceDomain(registry)) registry = DockerHubRegistry;
             var problem = CheckRegistry(registry);
             if (problem == null && !LooksLikeRegistry(registry))
             {
@@ -318,13 +318,13 @@ namespace MobyDistribution
             {
                 // A single element ("ubuntu", "ubuntu:22.04", even "localhost:5000") is a Docker Hub official image.
                 registry = DockerHubRegistry;
-                remainder = OfficialRepositoryPrefix + value;
+                remainder = DockerHub.QualifyRepository(value);
                 return;
             }
 
             var first = value.Substring(0, slash);
             var rest = value.Substring(slash + 1);
-            if (first == LegacyDockerHubRegistry)
+            if (DockerHub.IsLegacyReferenceDomain(first))
             {
                 registry = DockerHubRegistry;
                 remainder = rest;
@@ -340,17 +340,40 @@ namespace MobyDistribution
                 remainder = value;
             }
 
-            if (registry == DockerHubRegistry && remainder.IndexOf('/') < 0)
-                remainder = OfficialRepositoryPrefix + remainder;
+            if (registry == DockerHubRegistry) remainder = DockerHub.QualifyRepository(remainder);
         }
 
         private static bool LooksLikeRegistry(string first)
             => first == Localhost || first.IndexOf('.') >= 0 || first.IndexOf(':') >= 0 || HasUppercase(first);
 
         private static string NormalizeRepository(string registry, string repository)
-            => registry == DockerHubRegistry && repository.Length > 0 && repository.IndexOf('/') < 0
-                ? OfficialRepositoryPrefix + repository
-                : repository;
+            => registry == DockerHubRegistry ? DockerHub.QualifyRepository(repository) : repository;
+
+        // ---------------------------------------------------------------- the grammar, for other callers
+
+        /// <summary>Whether <paramref name="repository"/> is a repository path by the grammar: lowercase path components
+        /// joined by <c>/</c>, at most <see cref="MaxRepositoryLength"/> characters.</summary>
+        public static bool IsValidRepository(string? repository) => repository != null && CheckRepository(repository) == null;
+
+        /// <summary>Whether <paramref name="tag"/> is a tag by the grammar: <c>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}</c>.</summary>
+        public static bool IsValidTag(string? tag) => tag != null && CheckTag(tag) == null;
+
+        /// <summary>Why <paramref name="repository"/> is not a repository path, or null when it is one.</summary>
+        internal static string? RepositoryProblem(string? repository) =>
+            repository == null ? "repository name must not be null"
+            : CheckRepository(repository) is string problem ? $"invalid repository: {problem} in '{Shorten(repository)}'" : null;
+
+        /// <summary>
+        /// Why <paramref name="reference"/> is neither a tag nor a digest (what follows <c>/manifests/</c>), or null when it
+        /// is one. Anything holding ':' is read as a digest, as neither a tag nor a repository can hold one.
+        /// </summary>
+        internal static string? TagOrDigestProblem(string? reference)
+        {
+            if (string.IsNullOrEmpty(reference)) return "a tag or digest is required";
+            if (reference!.IndexOf(':') >= 0)
+                return MobyDistribution.Digest.TryParse(reference, out _) ? null : "invalid digest: " + DigestProblem(reference);
+            return CheckTag(reference) is string problem ? "invalid tag: " + problem : null;
+        }
 
         // ---------------------------------------------------------------- grammar checks (null = valid)
 

@@ -1,6 +1,5 @@
 using System;
 using System.Net.Http;
-using System.Text.RegularExpressions;
 using System.Threading;
 using System.Threading.Tasks;
 using MobyDistribution.Errors;
@@ -14,8 +13,6 @@ namespace MobyDistribution.Registry
     /// </summary>
     public sealed class RegistryClient
     {
-        private static RegistryClient? _default;
-
         public RegistryClient(RegistryEndpoint endpoint, RegistryClientOptions? options = null)
         {
             Endpoint = endpoint ?? throw new ArgumentNullException(nameof(endpoint));
@@ -39,21 +36,18 @@ namespace MobyDistribution.Registry
             return new RegistryClient(RegistryEndpoint.Parse(url, allowInsecure), options);
         }
 
-        /// <summary>The default client: anonymous Docker Hub unless replaced with <see cref="SetDefault"/>.</summary>
-        public static RegistryClient Default
-        {
-            get
-            {
-                var d = Volatile.Read(ref _default);
-                if (d != null) return d;
-                Interlocked.CompareExchange(ref _default, new RegistryClient(RegistryEndpoint.Parse(ImageReference.DockerHubRegistry),
-                    new RegistryClientOptions { CredentialStore = null }), null);
-                return _default!;
-            }
-        }
+        /// <summary>
+        /// The default client (the seed's <c>default_client</c>): the session of <see cref="RegistryConnections.Shared"/>'s
+        /// default registry, Docker Hub unless <see cref="SetDefault"/> named another. There is no separate global: this is
+        /// <see cref="RegistryConnections.DefaultClient"/>, the same client the cmdlets use for that registry.
+        /// </summary>
+        public static RegistryClient Default => RegistryConnections.Shared.DefaultClient;
 
-        /// <summary>Replaces the default client (the seed's <c>set_default_client</c>).</summary>
-        public static void SetDefault(RegistryClient client) => Volatile.Write(ref _default, client ?? throw new ArgumentNullException(nameof(client)));
+        /// <summary>
+        /// Makes <paramref name="client"/> the default client and the shared session of its registry (the seed's
+        /// <c>set_default_client</c>; see <see cref="RegistryConnections.SetDefault"/>).
+        /// </summary>
+        public static void SetDefault(RegistryClient client) => RegistryConnections.Shared.SetDefault(client);
 
         public RegistryEndpoint Endpoint { get; }
 
@@ -87,31 +81,19 @@ namespace MobyDistribution.Registry
 
         public override string ToString() => Endpoint.ToString();
 
-        private static readonly Regex RepositoryPattern = new Regex(
-            @"^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*\z", RegexOptions.Compiled | RegexOptions.CultureInvariant);
-
-        // ASCII only, as in the distribution grammar: .NET's \w would also let Unicode letters and digits through.
-        // \z, not $: $ also matches before a final newline.
-        private static readonly Regex TagPattern = new Regex(@"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\z", RegexOptions.Compiled | RegexOptions.CultureInvariant);
-
-        /// <summary>Validates a repository name before it goes into a URL.</summary>
+        /// <summary>Validates a repository name (with <see cref="ImageReference"/>'s grammar) before it goes into a URL.</summary>
         internal static string CheckRepository(string repository)
         {
-            if (string.IsNullOrEmpty(repository) || repository.Length > 255 || !RepositoryPattern.IsMatch(repository))
-                throw new ArgumentException($"'{repository}' is not a valid repository name (lowercase components separated by '/').", nameof(repository));
+            var problem = ImageReference.RepositoryProblem(repository);
+            if (problem != null) throw new ArgumentException(problem, nameof(repository));
             return repository;
         }
 
-        /// <summary>Validates a tag or digest before it goes into a URL.</summary>
+        /// <summary>Validates a tag or digest (with <see cref="ImageReference"/>'s grammar) before it goes into a URL.</summary>
         internal static string CheckReference(string reference)
         {
-            if (string.IsNullOrEmpty(reference)) throw new ArgumentException("A tag or digest is required.", nameof(reference));
-            if (reference.IndexOf(':') >= 0)
-            {
-                if (!Digest.TryParse(reference, out _)) throw new ArgumentException($"'{reference}' is not a valid digest.", nameof(reference));
-                return reference;
-            }
-            if (!TagPattern.IsMatch(reference)) throw new ArgumentException($"'{reference}' is not a valid tag.", nameof(reference));
+            var problem = ImageReference.TagOrDigestProblem(reference);
+            if (problem != null) throw new ArgumentException(problem, nameof(reference));
             return reference;
         }
 

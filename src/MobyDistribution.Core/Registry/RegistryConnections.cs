@@ -63,6 +63,33 @@ namespace MobyDistribution.Registry
         /// <summary>The process-wide instance the PowerShell module uses.</summary>
         public static RegistryConnections Shared { get; } = new RegistryConnections();
 
+        private string _defaultRegistry = DockerHub.Registry;
+
+        /// <summary>
+        /// The registry of the default client (the seed's <c>default_client</c>): Docker Hub unless <see cref="SetDefault"/>
+        /// named another.
+        /// </summary>
+        public string DefaultRegistry => Volatile.Read(ref _defaultRegistry);
+
+        /// <summary>
+        /// The default client: the session of <see cref="DefaultRegistry"/>, made on first use like any other (credentials
+        /// from Docker's config, else anonymous). <see cref="Registry.RegistryClient.Default"/> is this, of <see cref="Shared"/>.
+        /// </summary>
+        public RegistryClient DefaultClient => GetClient(DefaultRegistry);
+
+        /// <summary>
+        /// Makes <paramref name="client"/> the session of its registry (replacing any earlier one, as <see cref="ConnectAsync"/>
+        /// does, without checking credentials) and that registry the default (the seed's <c>set_default_client</c>).
+        /// </summary>
+        public RegistrySession SetDefault(RegistryClient client)
+        {
+            if (client == null) throw new ArgumentNullException(nameof(client));
+            var session = new RegistrySession(client, connected: true);
+            _sessions[client.Endpoint.Registry] = session;
+            Volatile.Write(ref _defaultRegistry, client.Endpoint.Registry);
+            return session;
+        }
+
         /// <summary>Options every new client starts from (retry budget, timeouts, chunk size).</summary>
         public RegistryClientOptions Defaults { get; } = new RegistryClientOptions();
 

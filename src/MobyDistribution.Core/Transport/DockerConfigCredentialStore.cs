@@ -63,7 +63,6 @@ namespace MobyDistribution.Transport
             using var doc = Load();
             if (doc == null) return null;
             var root = doc.RootElement;
-            var serverKeys = ServerKeys(registry);
 
             string? helper = null;
             if (root.TryGetProperty("credHelpers", out var helpers) && helpers.ValueKind == JsonValueKind.Object)
@@ -75,7 +74,7 @@ namespace MobyDistribution.Transport
                 helper = store.GetString();
             if (!string.IsNullOrEmpty(helper))
             {
-                var fromHelper = await RunHelperAsync(helper!, serverKeys[0], cancellationToken).ConfigureAwait(false);
+                var fromHelper = await RunHelperAsync(helper!, HelperServerName(registry), cancellationToken).ConfigureAwait(false);
                 if (fromHelper != null) return fromHelper;
             }
 
@@ -125,11 +124,8 @@ namespace MobyDistribution.Transport
             }
         }
 
-        /// <summary>Keys docker uses for a registry: Docker Hub is stored under its legacy v1 URL.</summary>
-        private static string[] ServerKeys(string registry) =>
-            registry == ImageReference.DockerHubRegistry
-                ? new[] { "https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io" }
-                : new[] { registry };
+        /// <summary>The server name a credential helper is asked about: docker stores Docker Hub under its legacy v1 URL.</summary>
+        private static string HelperServerName(string registry) => DockerHub.IsAlias(registry) ? DockerHub.LegacyConfigKey : registry;
 
         /// <summary>Reduces a config key (possibly a URL) to host[:port], with Docker Hub's aliases folded.</summary>
         internal static string NormalizeKey(string key)
@@ -140,12 +136,11 @@ namespace MobyDistribution.Transport
             int slash = k.IndexOf('/');
             if (slash >= 0) k = k.Substring(0, slash);
             k = k.ToLowerInvariant();
-            if (k == "index.docker.io" || k == "registry-1.docker.io") k = ImageReference.DockerHubRegistry;
-            return k;
+            return DockerHub.Canonicalize(k);
         }
 
         private static bool Matches(string key, string registry) =>
-            string.Equals(NormalizeKey(key), registry.ToLowerInvariant(), StringComparison.Ordinal);
+            string.Equals(NormalizeKey(key), DockerHub.Canonicalize(registry.ToLowerInvariant()), StringComparison.Ordinal);
 
         private async Task<RegistryCredential?> RunHelperAsync(string helper, string server, CancellationToken cancellationToken)
         {

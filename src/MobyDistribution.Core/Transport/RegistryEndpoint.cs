@@ -81,9 +81,8 @@ namespace MobyDistribution.Transport
             }
             text = text.TrimEnd('/');
             if (!IsValidHostPort(text)) throw new FormatException($"'{value}' is not a registry host: expected host[:port].");
-            var registry = text.ToLowerInvariant() == "index.docker.io" || text.ToLowerInvariant() == "registry-1.docker.io"
-                ? ImageReference.DockerHubRegistry : text;
-            var host = registry == ImageReference.DockerHubRegistry ? ImageReference.DockerHubApiHost : registry;
+            var registry = DockerHub.Canonicalize(text);
+            var host = DockerHub.ApiHostOf(registry);
             return new RegistryEndpoint(registry, host, scheme, allowInsecure);
         }
 

@@ -84,7 +84,9 @@ namespace MobyDistribution.PowerShell.Commands
         public string? WorkingDirectory { get; set; }
 
         /// <summary>
-        /// <para type="description">The platform to take from a multi-platform base index; the default is this machine's.</para>
+        /// <para type="description">The platform to take from a multi-platform base index; the default is this machine's
+        /// platform if the index has it, else linux/&lt;this architecture&gt;, else linux/amd64 (for scratch: this machine's).
+        /// A platform the index lacks is a PlatformNotFound error naming those it has.</para>
         /// </summary>
         [Parameter]
         [ValidateNotNull]

@@ -13,8 +13,8 @@ namespace MobyDistribution.PowerShell.Commands
     /// Writes a tar that docker load accepts (Docker image spec v1.2: manifest.json, repositories, the config as
     /// &lt;hex&gt;.json, and per layer a folder with VERSION, json and the uncompressed layer.tar, checked against the config's
     /// diff_ids while it is written). Several images go into one tar, their shared layers stored once; RepoTags are written as
-    /// docker writes them. From a multi-platform index the image of -Platform is taken (by default the platform this machine
-    /// runs, as docker does). -Format OciLayout writes an OCI image layout instead: a folder, or a tar when -Path ends in .tar.
+    /// docker writes them. From a multi-platform index the image of -Platform is taken (by default this machine's platform
+    /// if the index has it, else linux with this machine's architecture, else linux/amd64). -Format OciLayout writes an OCI image layout instead: a folder, or a tar when -Path ends in .tar.
     /// Everything streams from the registry; the file is written under a temporary name beside -Path and renamed at the end,
     /// so a failure or Ctrl+C leaves nothing there. An existing file is an error (DestinationExists) unless -Force is given.
     /// </para>
@@ -44,7 +44,9 @@ namespace MobyDistribution.PowerShell.Commands
         public string Path { get; set; } = null!;
 
         /// <summary>
-        /// <para type="description">The platform to take from a multi-platform index, e.g. linux/arm64/v8. The default is this machine's.</para>
+        /// <para type="description">The platform to take from a multi-platform index, e.g. linux/arm64/v8. The default is this
+        /// machine's platform if the index has it, else linux/&lt;this architecture&gt;, else linux/amd64. A platform the index
+        /// lacks is a PlatformNotFound error naming those it has.</para>
         /// </summary>
         [Parameter]
         [ValidateNotNull]

@@ -1,9 +1,8 @@
 using System;
-using System.Linq;
 using System.Management.Automation;
 using System.Text;
-using MobyDistribution.Errors;
 using MobyDistribution.Manifests;
+using MobyDistribution.Operations;
 using MobyDistribution.Registry;
 
 namespace MobyDistribution.PowerShell.Commands
@@ -91,38 +90,18 @@ namespace MobyDistribution.PowerShell.Commands
                 return;
             }
 
-            if (!TryRun(ct => client.Manifests.GetAsync(repository, reference.Reference, ct), "Manifest", reference, out Manifest top)) return;
-            if (!(top is ImageIndex index))
+            var resolver = new ImageResolver(Connections);
+            if (!TryRun(ct => resolver.ResolveAsync(reference, Platform, ct), "Manifest", reference, out ResolvedManifest resolved)) return;
+            if (resolved.Index == null)
             {
-                WriteVerbose($"{reference} is a single image ({top.MediaType}), not an index; -Platform {Platform} does not apply.");
-                Write(top);
+                WriteVerbose($"{reference} is a single image ({resolved.Manifest.MediaType}), not an index; -Platform {Platform} does not apply.");
+                Write(resolved.Manifest);
                 return;
             }
-            var chosen = index.FindPlatform(Platform);
-            if (chosen == null)
-            {
-                var available = string.Join(", ", index.Platforms.Select(p => p.ToString()).Distinct());
-                var e = new RegistryException(RegistryErrorKind.NotFound,
-                    $"The index {reference} has no image for platform {Platform}. It has: {(available.Length > 0 ? available : "no platform-specific images")}.");
-                WriteError(e, "PlatformNotFound", ErrorCategory.ObjectNotFound, reference);
-                return;
-            }
-            WriteVerbose($"Platform {Platform} of {reference}: {chosen.Digest} ({chosen.Platform}).");
-            if (Descriptor)
-            {
-                WriteObject(chosen);
-                return;
-            }
-            var pinned = reference.WithDigest(chosen.Digest);
-            if (Raw)
-            {
-                if (TryRun(ct => client.Manifests.GetContentAsync(repository, chosen.Digest.ToString(), ct), "Manifest", pinned, out ManifestContent content))
-                    WriteObject(Encoding.UTF8.GetString(content.Bytes));
-            }
-            else if (TryRun(ct => client.Manifests.GetAsync(repository, chosen.Digest.ToString(), ct), "Manifest", pinned, out Manifest manifest))
-            {
-                WriteObject(manifest);
-            }
+            WriteVerbose($"Platform {Platform} of {reference}: {resolved.Entry!.Digest} ({resolved.Platform}).");
+            // The index entry, not the child's own descriptor: it carries the platform.
+            if (Descriptor) WriteObject(resolved.Entry);
+            else Write(resolved.Manifest);
         }
 
         private void Write(Manifest manifest)
