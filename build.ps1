@@ -3,7 +3,7 @@
     Builds, tests, packages and demonstrates the MobyDistribution module.
 .DESCRIPTION
     dotnet pwsh ./build.ps1                 builds Release and lays out out/MobyDistribution (importable)
-    dotnet pwsh ./build.ps1 -Task Test      builds, runs xUnit (Core) and Pester (module), prints 'N passed, N failed'
+    dotnet pwsh ./build.ps1 -Task Test      builds, runs xUnit (Core unit tier, then Core against registries) and Pester (module), prints 'N passed, N failed'
     dotnet pwsh ./build.ps1 -Task Demo      builds, starts a throwaway local registry and uses the module against it
     dotnet pwsh ./build.ps1 -Task Package   builds and writes a .nupkg of the module to out/
     dotnet pwsh ./build.ps1 -Task Bench     runs the benchmark against skopeo (bench/)
@@ -90,11 +90,22 @@ function Invoke-Tests {
     if (Test-Path $results) { Remove-Item $results -Recurse -Force }
     New-Item -ItemType Directory -Path $results | Out-Null
 
-    # xUnit: Core against the real registries of the test bed.
-    $xunitFailedToRun = $false
-    & dotnet test (Join-Path $root 'tests/MobyDistribution.Core.Tests/MobyDistribution.Core.Tests.csproj') -c $Configuration --nologo `
-        --logger "trx;LogFileName=core.trx" --results-directory $results
-    if ($LASTEXITCODE -ne 0 -and -not (Get-ChildItem $results -Filter '*.trx' -Recurse)) { $xunitFailedToRun = $true }
+    # xUnit: first the unit tier (pure logic, no registry: seconds), then Core against the real registries of the test bed.
+    # Each run writes its own trx (distinct names, so neither overwrites the other); a run that ends without its trx
+    # failed before it produced results and counts as one failure.
+    $xunitRuns = @(
+        @{ Project = 'tests/MobyDistribution.Core.UnitTests/MobyDistribution.Core.UnitTests.csproj'; Trx = 'core-unit.trx' }
+        @{ Project = 'tests/MobyDistribution.Core.Tests/MobyDistribution.Core.Tests.csproj'; Trx = 'core.trx' }
+    )
+    $xunitFailedToRun = 0
+    foreach ($run in $xunitRuns) {
+        & dotnet test (Join-Path $root $run.Project) -c $Configuration --nologo `
+            --logger "trx;LogFileName=$($run.Trx)" --results-directory $results
+        if ($LASTEXITCODE -ne 0 -and -not (Test-Path (Join-Path $results $run.Trx))) {
+            $xunitFailedToRun++
+            Write-Warning "The xUnit run of $($run.Project) failed before it produced results."
+        }
+    }
     $xPassed = 0; $xFailed = 0; $xSkipped = 0
     foreach ($trx in Get-ChildItem $results -Filter '*.trx' -Recurse) {
         [xml] $doc = Get-Content $trx.FullName -Raw
@@ -102,7 +113,7 @@ function Invoke-Tests {
         $xPassed += [int] $c.passed; $xFailed += [int] $c.failed + [int] $c.error + [int] $c.timeout + [int] $c.aborted
         $xSkipped += [int] $c.notExecuted
     }
-    if ($xunitFailedToRun) { $xFailed += 1; Write-Warning 'The xUnit run failed before it produced results.' }
+    $xFailed += $xunitFailedToRun
 
     # Pester: the built module, imported in a fresh pwsh -NoProfile by the tests themselves.
     $pester = Get-PesterModulePath

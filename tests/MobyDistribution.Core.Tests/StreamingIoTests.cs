@@ -8,7 +8,7 @@ using Xunit;
 
 namespace MobyDistribution.Core.Tests
 {
-    /// <summary>The streaming pieces the transfers are built on: the atomic file with background flushes, the stall watchdog, count-only hashing.</summary>
+    /// <summary>The streaming pieces the transfers are built on: the atomic file with background flushes, the stall watchdog. They write ~100 MiB to disk and wait on real timers, so they stay out of the fast unit tier.</summary>
     public sealed class StreamingIoTests : IDisposable
     {
         private readonly string _dir = Path.Combine(Path.GetTempPath(), "moby-io-" + Guid.NewGuid().ToString("N").Substring(0, 12));
@@ -97,34 +97,6 @@ namespace MobyDistribution.Core.Tests
             Assert.False(fresh.IsCancellationRequested);
             outer.Cancel();
             Assert.True(fresh.IsCancellationRequested);
-        }
-
-        [Fact]
-        public async Task HashingReadStream_that_only_counts_reports_bytes_and_has_no_digest()
-        {
-            var data = Pattern(300_000, 3);
-            long reported = 0;
-            using var counting = new HashingReadStream(new MemoryStream(data), "sha256", new ProgressSink(n => reported = n), hash: false);
-            var sink = new MemoryStream();
-            await counting.CopyToAsync(sink);
-            Assert.Equal(data.Length, counting.BytesRead);
-            Assert.Equal(data.Length, reported);
-            Assert.False(counting.Hashes);
-            Assert.Throws<InvalidOperationException>(() => counting.Finish());
-
-            using var hashing = new HashingReadStream(new MemoryStream(data), "sha256", null);
-            await hashing.CopyToAsync(Stream.Null);
-            Assert.True(hashing.Hashes);
-            Assert.Equal(Digest.Compute(data), hashing.Finish());
-        }
-
-        private sealed class ProgressSink : IProgress<long>
-        {
-            private readonly Action<long> _report;
-
-            public ProgressSink(Action<long> report) => _report = report;
-
-            public void Report(long value) => _report(value);
         }
     }
 }

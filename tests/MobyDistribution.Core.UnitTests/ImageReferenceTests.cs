@@ -4,7 +4,7 @@ using System.Linq;
 using MobyDistribution;
 using Xunit;
 
-namespace MobyDistribution.Core.Tests
+namespace MobyDistribution.Core.UnitTests
 {
     public class ImageReferenceTests
     {

@@ -9,7 +9,7 @@ using MobyDistribution.Formats;
 using Xunit;
 using Sys = System.Formats.Tar;
 
-namespace MobyDistribution.Core.Tests
+namespace MobyDistribution.Core.UnitTests
 {
     /// <summary>The tar codec against an independent one (System.Formats.Tar), and its refusals of hostile entries.</summary>
     public sealed class TarFormatTests
@@ -17,42 +17,19 @@ namespace MobyDistribution.Core.Tests
         private static readonly string LongName = "dir/" + new string('a', 150) + "/file-é.txt";
         private static readonly string LongLink = "../" + new string('b', 150) + "/target";
 
-        private static byte[] SystemTar(Sys.TarEntryFormat format, params Sys.TarEntry[] entries)
-        {
-            var ms = new MemoryStream();
-            using (var w = new Sys.TarWriter(ms, format, leaveOpen: true))
-                foreach (var e in entries) w.WriteEntry(e);
-            return ms.ToArray();
-        }
-
-        private static async Task<List<(Formats.TarEntry Entry, byte[] Data)>> ReadAll(byte[] tar, TarReaderOptions? options = null)
-        {
-            var result = new List<(Formats.TarEntry, byte[])>();
-            using var reader = new Formats.TarReader(new MemoryStream(tar), options);
-            Formats.TarEntry? e;
-            while ((e = await reader.GetNextEntryAsync()) != null)
-            {
-                using var data = reader.OpenData();
-                var ms = new MemoryStream();
-                await data.CopyToAsync(ms);
-                result.Add((e, ms.ToArray()));
-            }
-            return result;
-        }
-
         [Theory]
         [InlineData(Sys.TarEntryFormat.Pax)]
         [InlineData(Sys.TarEntryFormat.Gnu)]
         public async Task Reader_ReadsLongNamesAndLinks_OfPaxAndGnu(Sys.TarEntryFormat format)
         {
-            var tar = SystemTar(format,
+            var tar = TarTestSupport.SystemTar(format,
                 format == Sys.TarEntryFormat.Pax
                     ? new Sys.PaxTarEntry(Sys.TarEntryType.RegularFile, LongName) { DataStream = new MemoryStream(Encoding.UTF8.GetBytes("hello")) }
                     : new Sys.GnuTarEntry(Sys.TarEntryType.RegularFile, LongName) { DataStream = new MemoryStream(Encoding.UTF8.GetBytes("hello")) },
                 format == Sys.TarEntryFormat.Pax
                     ? new Sys.PaxTarEntry(Sys.TarEntryType.SymbolicLink, "dir/link") { LinkName = "/" + new string('c', 150) }
                     : new Sys.GnuTarEntry(Sys.TarEntryType.SymbolicLink, "dir/link") { LinkName = "/" + new string('c', 150) });
-            var entries = await ReadAll(tar, new TarReaderOptions { RefuseEscapingLinks = false });
+            var entries = await TarTestSupport.ReadAll(tar, new TarReaderOptions { RefuseEscapingLinks = false });
             Assert.Equal(2, entries.Count);
             Assert.Equal(LongName, entries[0].Entry.Name);
             Assert.Equal("hello", Encoding.UTF8.GetString(entries[0].Data));
@@ -70,16 +47,16 @@ namespace MobyDistribution.Core.Tests
                 await w.WriteFileAsync(LongName, Encoding.UTF8.GetBytes("content"));
                 await w.WriteSymbolicLinkAsync("dir/link", LongLink);
                 var streamed = new Formats.TarEntry { Name = "dir/streamed.bin" };
-                long size = await w.WriteStreamedFileAsync(streamed, new MemoryStream(Reg.RandomBytes(70_000, 3)));
+                long size = await w.WriteStreamedFileAsync(streamed, new MemoryStream(TarTestSupport.RandomBytes(70_000, 3)));
                 Assert.Equal(70_000, size);
                 await w.FinishAsync();
             }
             ms.Position = 0;
-            var read = Archives.ReadTar(ms);
+            var read = TarTestSupport.SystemRead(ms);
             Assert.Equal(Sys.TarEntryType.Directory, read["dir/"].Type);
             Assert.Equal("content", Encoding.UTF8.GetString(read[LongName].Data));
             Assert.Equal(LongLink, read["dir/link"].Link);
-            Assert.Equal(Reg.RandomBytes(70_000, 3), read["dir/streamed.bin"].Data);
+            Assert.Equal(TarTestSupport.RandomBytes(70_000, 3), read["dir/streamed.bin"].Data);
             Assert.All(read.Values, e => Assert.Equal(0, e.Entry.Uid));
             Assert.All(read.Values, e => Assert.Equal(DateTimeOffset.UnixEpoch, e.Entry.ModificationTime));
         }
@@ -107,8 +84,8 @@ namespace MobyDistribution.Core.Tests
         [InlineData("a\\..\\..\\b")]
         public async Task Reader_RefusesEscapingNames(string name)
         {
-            var tar = SystemTar(Sys.TarEntryFormat.Pax, new Sys.PaxTarEntry(Sys.TarEntryType.RegularFile, name) { DataStream = new MemoryStream(new byte[3]) });
-            var e = await Assert.ThrowsAsync<ImageArchiveException>(() => ReadAll(tar));
+            var tar = TarTestSupport.SystemTar(Sys.TarEntryFormat.Pax, new Sys.PaxTarEntry(Sys.TarEntryType.RegularFile, name) { DataStream = new MemoryStream(new byte[3]) });
+            var e = await Assert.ThrowsAsync<ImageArchiveException>(() => TarTestSupport.ReadAll(tar));
             Assert.Equal(RegistryErrorKind.Security, e.Kind);
         }
 
@@ -118,37 +95,37 @@ namespace MobyDistribution.Core.Tests
         [InlineData("a/b/link", "../../../x")]
         public async Task Reader_RefusesSymbolicLinksPointingOutside(string name, string target)
         {
-            var tar = SystemTar(Sys.TarEntryFormat.Pax, new Sys.PaxTarEntry(Sys.TarEntryType.SymbolicLink, name) { LinkName = target });
-            var e = await Assert.ThrowsAsync<ImageArchiveException>(() => ReadAll(tar));
+            var tar = TarTestSupport.SystemTar(Sys.TarEntryFormat.Pax, new Sys.PaxTarEntry(Sys.TarEntryType.SymbolicLink, name) { LinkName = target });
+            var e = await Assert.ThrowsAsync<ImageArchiveException>(() => TarTestSupport.ReadAll(tar));
             Assert.Equal(RegistryErrorKind.Security, e.Kind);
         }
 
         [Fact]
         public async Task Reader_AcceptsLinksInside_AndRefusesDevicesAndHardLinksOutside()
         {
-            var ok = SystemTar(Sys.TarEntryFormat.Pax, new Sys.PaxTarEntry(Sys.TarEntryType.SymbolicLink, "a/b/link") { LinkName = "../c/layer.tar" });
-            Assert.Single(await ReadAll(ok));
-            var hard = SystemTar(Sys.TarEntryFormat.Pax, new Sys.PaxTarEntry(Sys.TarEntryType.HardLink, "h") { LinkName = "../../x" });
-            Assert.Equal(RegistryErrorKind.Security, (await Assert.ThrowsAsync<ImageArchiveException>(() => ReadAll(hard))).Kind);
-            var device = SystemTar(Sys.TarEntryFormat.Pax, new Sys.PaxTarEntry(Sys.TarEntryType.CharacterDevice, "dev/null"));
-            Assert.Equal(RegistryErrorKind.Security, (await Assert.ThrowsAsync<ImageArchiveException>(() => ReadAll(device))).Kind);
+            var ok = TarTestSupport.SystemTar(Sys.TarEntryFormat.Pax, new Sys.PaxTarEntry(Sys.TarEntryType.SymbolicLink, "a/b/link") { LinkName = "../c/layer.tar" });
+            Assert.Single(await TarTestSupport.ReadAll(ok));
+            var hard = TarTestSupport.SystemTar(Sys.TarEntryFormat.Pax, new Sys.PaxTarEntry(Sys.TarEntryType.HardLink, "h") { LinkName = "../../x" });
+            Assert.Equal(RegistryErrorKind.Security, (await Assert.ThrowsAsync<ImageArchiveException>(() => TarTestSupport.ReadAll(hard))).Kind);
+            var device = TarTestSupport.SystemTar(Sys.TarEntryFormat.Pax, new Sys.PaxTarEntry(Sys.TarEntryType.CharacterDevice, "dev/null"));
+            Assert.Equal(RegistryErrorKind.Security, (await Assert.ThrowsAsync<ImageArchiveException>(() => TarTestSupport.ReadAll(device))).Kind);
         }
 
         [Fact]
         public async Task Reader_RefusesDamagedHeaders()
         {
-            var tar = SystemTar(Sys.TarEntryFormat.Ustar, new Sys.UstarTarEntry(Sys.TarEntryType.RegularFile, "f") { DataStream = new MemoryStream(new byte[3]) });
+            var tar = TarTestSupport.SystemTar(Sys.TarEntryFormat.Ustar, new Sys.UstarTarEntry(Sys.TarEntryType.RegularFile, "f") { DataStream = new MemoryStream(new byte[3]) });
             tar[10] ^= 0x55;
-            Assert.Equal(RegistryErrorKind.InvalidRequest, (await Assert.ThrowsAsync<ImageArchiveException>(() => ReadAll(tar))).Kind);
-            var truncated = SystemTar(Sys.TarEntryFormat.Ustar, new Sys.UstarTarEntry(Sys.TarEntryType.RegularFile, "f") { DataStream = new MemoryStream(new byte[3000]) })
+            Assert.Equal(RegistryErrorKind.InvalidRequest, (await Assert.ThrowsAsync<ImageArchiveException>(() => TarTestSupport.ReadAll(tar))).Kind);
+            var truncated = TarTestSupport.SystemTar(Sys.TarEntryFormat.Ustar, new Sys.UstarTarEntry(Sys.TarEntryType.RegularFile, "f") { DataStream = new MemoryStream(new byte[3000]) })
                 .Take(1024).ToArray();
-            await Assert.ThrowsAsync<ImageArchiveException>(() => ReadAll(truncated));
+            await Assert.ThrowsAsync<ImageArchiveException>(() => TarTestSupport.ReadAll(truncated));
         }
 
         [Fact]
         public async Task Gzip_IsDeterministic_WithAFixedHeader()
         {
-            var data = Reg.RandomBytes(300_000, 9).Concat(new byte[300_000]).ToArray();
+            var data = TarTestSupport.RandomBytes(300_000, 9).Concat(new byte[300_000]).ToArray();
             async Task<byte[]> Compress()
             {
                 using var c = LayerStreams.CompressForReading(new MemoryStream(data));
@@ -159,7 +136,7 @@ namespace MobyDistribution.Core.Tests
             var a = await Compress();
             Assert.Equal(a, await Compress());
             Assert.Equal(new byte[] { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff }, a.Take(10).ToArray());
-            Assert.Equal(data, Archives.Uncompressed(a));
+            Assert.Equal(data, TarTestSupport.Gunzip(a));
         }
     }
 }

@@ -2,7 +2,7 @@ using System.Linq;
 using MobyDistribution.Transport;
 using Xunit;
 
-namespace MobyDistribution.Core.Tests
+namespace MobyDistribution.Core.UnitTests
 {
     /// <summary>WWW-Authenticate parsing and token scope merging (pure functions: no registry needed).</summary>
     public sealed class AuthChallengeTests

@@ -2,7 +2,7 @@ using System;
 using MobyDistribution.Transport;
 using Xunit;
 
-namespace MobyDistribution.Core.Tests
+namespace MobyDistribution.Core.UnitTests
 {
     /// <summary>What may be shown of URLs and messages.</summary>
     public sealed class RedactionTests
