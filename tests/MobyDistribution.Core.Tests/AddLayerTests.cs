@@ -221,6 +221,18 @@ namespace MobyDistribution.Core.Tests
             Assert.Equal(new[] { "app/", "app/etc/", "app/etc/hostname" }, fileLayer.Keys.OrderBy(k => k, StringComparer.Ordinal));
             Assert.Equal(Sys.TarEntryType.Directory, fileLayer["app/etc/"].Type);
             Assert.Equal("box-1\n", Encoding.UTF8.GetString(fileLayer["app/etc/hostname"].Data));
+            // umoci, an independent unpacker, lays the image out with the file and the folder's content where the prefix says.
+            var bundle = temp.File("bundle");
+            var unpack = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("umoci", new[] { "unpack", "--rootless", "--image", oci + ":x", bundle })
+            {
+                RedirectStandardError = true, RedirectStandardOutput = true,
+            })!;
+            var stderr = unpack.StandardError.ReadToEnd();
+            unpack.StandardOutput.ReadToEnd();
+            unpack.WaitForExit();
+            Assert.True(unpack.ExitCode == 0, "umoci unpack failed: " + stderr);
+            Assert.Equal("box-1\n", File.ReadAllText(Path.Combine(bundle, "rootfs", "app", "etc", "hostname")));
+            Assert.Equal("alpha", File.ReadAllText(Path.Combine(bundle, "rootfs", "app", "etc", "sub", "a.txt")));
         }
 
         [Fact]

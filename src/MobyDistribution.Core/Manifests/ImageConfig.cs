@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Collections.ObjectModel;
 using System.Globalization;
 using System.IO;
 using System.Linq;
@@ -101,14 +102,14 @@ namespace MobyDistribution.Manifests
                         labels[p.Name] = p.Value.GetString()!;
                     }
                 }
-                Labels = labels;
+                Labels = new ReadOnlyDictionary<string, string>(labels);
             }
             else
             {
                 Environment = Array.Empty<string>();
                 ExposedPorts = Array.Empty<string>();
                 Volumes = Array.Empty<string>();
-                Labels = new Dictionary<string, string>(StringComparer.Ordinal);
+                Labels = new ReadOnlyDictionary<string, string>(new Dictionary<string, string>(StringComparer.Ordinal));
             }
 
             var diffIds = new List<Digest>();
@@ -122,7 +123,7 @@ namespace MobyDistribution.Manifests
                     diffIds.Add(d);
                 }
             }
-            DiffIds = diffIds;
+            DiffIds = diffIds.AsReadOnly();
 
             var history = new List<ImageHistoryEntry>();
             if (Property(root, "history") is JsonElement h && h.ValueKind != JsonValueKind.Null)
@@ -144,7 +145,7 @@ namespace MobyDistribution.Manifests
                         Text(e, "author", what + ".author"), Text(e, "comment", what + ".comment"), empty));
                 }
             }
-            History = history;
+            History = history.AsReadOnly();
         }
 
         /// <summary>When the image was made (<c>created</c>); null when the config has none.</summary>
@@ -442,11 +443,11 @@ namespace MobyDistribution.Manifests
                 if (e.ValueKind != JsonValueKind.String) throw new InvalidDataException($"The image config's {what} has {Kind(e)} where a string belongs.");
                 list.Add(e.GetString()!);
             }
-            return list;
+            return list.AsReadOnly();
         }
 
         private static IReadOnlyList<string> Keys(JsonElement obj, string name, string what) =>
-            Object(obj, name, what) is JsonElement o ? o.EnumerateObject().Select(p => p.Name).ToList() : (IReadOnlyList<string>)Array.Empty<string>();
+            Object(obj, name, what) is JsonElement o ? o.EnumerateObject().Select(p => p.Name).ToList().AsReadOnly() : (IReadOnlyList<string>)Array.Empty<string>();
 
         private static void CheckUnique(JsonElement obj, string what)
         {
