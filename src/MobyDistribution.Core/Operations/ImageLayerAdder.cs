@@ -123,8 +123,8 @@ namespace MobyDistribution.Operations
 
         /// <summary>
         /// Makes the image <paramref name="baseImage"/> (null or <c>scratch</c>: none) + one layer per entry of <paramref name="paths"/>
-        /// (a directory, a tar archive: plain, gzip or zstd, or any other file; see <see cref="LayerBuilder.BuildAsync"/>), and pushes it to <paramref name="destination"/> (tag <c>latest</c> when
-        /// it has none). Progress reports each blob's upload.
+        /// (a directory, a tar archive: plain, gzip or zstd, or any other file; see <see cref="LayerBuilder.BuildAsync"/>), and pushes
+        /// it to <paramref name="destination"/> (tag <c>latest</c> when it has none). Progress reports each blob's upload.
         /// </summary>
         public async Task<ImageLayerResult> AddLayersAsync(ImageReference? baseImage, IEnumerable<string> paths, ImageReference destination,
             ImageLayerOptions? options = null, IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
