@@ -109,7 +109,7 @@ namespace MobyDistribution.Core.Tests
             Assert.Equal(_bed.Image.DiffIds, diffIds.Take(2));
             Assert.Equal(result.AddedDiffIds.Single().ToString(), diffIds[2]);
             Assert.Equal(3, config["history"]!.AsArray().Count);
-            Assert.Contains("content", config["history"]![2]!["created_by"]!.GetValue<string>());
+            Assert.Equal("ADD dir:content in /", config["history"]![2]!["created_by"]!.GetValue<string>());
             Assert.True(JsonNode.DeepEquals(JsonNode.Parse(UnknownField), config["x-unknown-field"]));
             Assert.Contains("2.50", configText);
             Assert.Equal("yes", config["config"]!["Labels"]!["org.example.added"]!.GetValue<string>());
@@ -180,6 +180,139 @@ namespace MobyDistribution.Core.Tests
             var config = JsonNode.Parse(Skopeo.InspectConfig(Registry.ImageReference("core/addlayer-tar-out", "v1"), Registry.Credentials))!;
             Assert.Equal(4, config["rootfs"]!["diff_ids"]!.AsArray().Count);
             Assert.Equal(MediaTypes.OciManifest, result.Descriptor.MediaType);
+        }
+
+        [Fact]
+        public async Task AddLayer_PlainFile_LandsAtItsName_OrUnderThePrefix_AndAFolderGoesUnderThePrefixToo()
+        {
+            var client = Reg.Client(Registry);
+            Reg.PushOnce(_bed.Image, Registry, "core/addlayer-file-base", "v1");
+            using var temp = new Archives.TempDir();
+            // Text that is not a tar: this is the case that failed with "truncated inside a header".
+            var file = temp.File("hostname");
+            File.WriteAllText(file, "box-1\n");
+            var content = MakeContent(temp);
+            var adder = new ImageLayerAdder(_ => client);
+            var creds = Registry.Credentials;
+
+            await adder.AddLayersAsync(Ref("core/addlayer-file-base"), new[] { file }, Ref("core/addlayer-file-out", "root"));
+            var entries = LastLayer(Registry.ImageReference("core/addlayer-file-out", "root"), creds, temp, out var data);
+            Assert.Equal(new[] { "hostname" }, entries.Select(e => e.Name));
+            Assert.Equal("box-1\n", Encoding.UTF8.GetString(data["hostname"]));
+            Assert.Equal(DateTimeOffset.UnixEpoch, entries[0].ModificationTime);
+            Assert.Equal(0, entries[0].Uid);
+            Assert.Equal("ADD file:hostname in /", JsonNode.Parse(Skopeo.InspectConfig(Registry.ImageReference("core/addlayer-file-out", "root"), creds))!["history"]!.AsArray().Last()!["created_by"]!.GetValue<string>());
+
+            var options = new ImageLayerOptions { Prefix = "/app/etc/" };
+            await adder.AddLayersAsync(Ref("core/addlayer-file-base"), new[] { file, content }, Ref("core/addlayer-file-out", "prefix"), options);
+            var dest = Registry.ImageReference("core/addlayer-file-out", "prefix");
+            var folderLayer = LastLayer(dest, creds, temp, out var folderData);
+            Assert.Equal(new[] { "app/", "app/etc/", "app/etc/b.txt", "app/etc/link", "app/etc/run.sh", "app/etc/sub/", "app/etc/sub/a.txt" }, folderLayer.Select(e => e.Name));
+            Assert.Equal("alpha", Encoding.UTF8.GetString(folderData["app/etc/sub/a.txt"]));
+            var config = JsonNode.Parse(Skopeo.InspectConfig(dest, creds))!;
+            var history = config["history"]!.AsArray().Select(h => h!["created_by"]!.GetValue<string>()).TakeLast(2);
+            Assert.Equal(new[] { "ADD file:hostname in /app/etc", "ADD dir:content in /app/etc" }, history);
+            // The file's layer is the one before.
+            var oci = temp.File("pulled-prefix");
+            Skopeo.Copy(dest, "oci:" + oci + ":x", creds);
+            var (manifest, _, _) = Archives.ReadOciLayout(oci, "x");
+            var layers = manifest["layers"]!.AsArray();
+            var fileLayer = Archives.ReadTar(new MemoryStream(Archives.Uncompressed(Archives.Blob(oci, layers[layers.Count - 2]!["digest"]!.GetValue<string>()))));
+            Assert.Equal(new[] { "app/", "app/etc/", "app/etc/hostname" }, fileLayer.Keys.OrderBy(k => k, StringComparer.Ordinal));
+            Assert.Equal(Sys.TarEntryType.Directory, fileLayer["app/etc/"].Type);
+            Assert.Equal("box-1\n", Encoding.UTF8.GetString(fileLayer["app/etc/hostname"].Data));
+            // umoci, an independent unpacker, lays the image out with the file and the folder's content where the prefix says.
+            var bundle = temp.File("bundle");
+            var unpack = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("umoci", new[] { "unpack", "--rootless", "--image", oci + ":x", bundle })
+            {
+                RedirectStandardError = true, RedirectStandardOutput = true,
+            })!;
+            var stderr = unpack.StandardError.ReadToEnd();
+            unpack.StandardOutput.ReadToEnd();
+            unpack.WaitForExit();
+            Assert.True(unpack.ExitCode == 0, "umoci unpack failed: " + stderr);
+            Assert.Equal("box-1\n", File.ReadAllText(Path.Combine(bundle, "rootfs", "app", "etc", "hostname")));
+            Assert.Equal("alpha", File.ReadAllText(Path.Combine(bundle, "rootfs", "app", "etc", "sub", "a.txt")));
+        }
+
+        [Fact]
+        public async Task AddLayer_TellsTarsByContent_AndRefusesATarNameOnOtherContent_PushingNothing()
+        {
+            var client = Reg.Client(Registry);
+            using var temp = new Archives.TempDir();
+            // A real tar without a tar name is taken as an archive, not as a file.
+            var unnamed = temp.File("rootfs.bin");
+            using (var f = File.Create(unnamed))
+            using (var w = new Sys.TarWriter(f, Sys.TarEntryFormat.Gnu))
+                w.WriteEntry(Archives.File_("etc/os-release", "ID=test"));
+            var adder = new ImageLayerAdder(_ => client);
+            var result = await adder.AddLayersAsync(null, new[] { unnamed }, Ref("core/addlayer-detect", "tar"));
+            Assert.Equal(Reg.Sha256File(unnamed), result.AddedDiffIds[0].ToString());
+
+            var notTar = temp.File("notes.tar");
+            File.WriteAllText(notTar, "these are notes, not an archive");
+            var e = await Assert.ThrowsAsync<Formats.LayerSourceException>(() => adder.AddLayersAsync(null, new[] { notTar }, Ref("core/addlayer-refused")));
+            Assert.Equal(Errors.RegistryErrorKind.InvalidRequest, e.Kind);
+            Assert.Equal(notTar, e.SourcePath);
+            Assert.Contains("named like a tar archive, but it is not a tar archive", e.Message);
+            Assert.Contains("a folder, a tar archive (.tar, .tar.gz, .tgz, .tar.zst), or any other file", e.Message);
+
+            var gzNotTar = temp.File("notes.tgz");
+            using (var f = File.Create(gzNotTar))
+            using (var gz = new System.IO.Compression.GZipStream(f, System.IO.Compression.CompressionLevel.Fastest))
+                gz.Write(Encoding.UTF8.GetBytes(new string('x', 2000)));
+            e = await Assert.ThrowsAsync<Formats.LayerSourceException>(() => adder.AddLayersAsync(null, new[] { gzNotTar }, Ref("core/addlayer-refused")));
+            Assert.Contains("gzip-compressed data that is not a tar archive", e.Message);
+
+            // A prefix says where files go; a tar names its own places.
+            await Assert.ThrowsAsync<ArgumentException>(() => adder.AddLayersAsync(null, new[] { unnamed }, Ref("core/addlayer-refused"), new ImageLayerOptions { Prefix = "/app" }));
+            await Assert.ThrowsAsync<ArgumentException>(() => adder.AddLayersAsync(null, new[] { temp.File("notes.tar") }, Ref("core/addlayer-refused"), new ImageLayerOptions { Prefix = "/../x" }));
+            Assert.True(Archives.HasNoTags(client, "core/addlayer-refused"));
+        }
+
+        [Fact]
+        public async Task AddLayer_Created_IsTheBasesByDefault_ThenSourceDateEpoch_ThenTheOption_AndTheHistoryFollows()
+        {
+            var client = Reg.Client(Registry);
+            var baseRef = await PushBaseWithUnknownFieldAsync(client, "core/addlayer-created");
+            var baseConfig = Encoding.UTF8.GetString(_bed.Image.ReadBlob(_bed.Image.ConfigDigest));
+            var baseCreated = JsonNode.Parse(baseConfig)!["created"]!.GetValue<string>();
+            Assert.NotEqual("1970-01-01T00:00:00Z", baseCreated);
+            using var temp = new Archives.TempDir();
+            var content = MakeContent(temp);
+            var adder = new ImageLayerAdder(_ => client);
+            var creds = Registry.Credentials;
+
+            (string Created, string[] History, string Text) Pushed(string tag)
+            {
+                var text = Skopeo.InspectConfig(Registry.ImageReference("core/addlayer-created-out", tag), creds);
+                var c = JsonNode.Parse(text)!;
+                return (c["created"]!.GetValue<string>(), c["history"]!.AsArray().Skip(2).Select(h => h!["created"]!.GetValue<string>()).ToArray(), text);
+            }
+
+            await adder.AddLayersAsync(baseRef, new[] { content, content }, Ref("core/addlayer-created-out", "default"), new ImageLayerOptions { SourceDateEpoch = null });
+            var byDefault = Pushed("default");
+            Assert.Equal(baseCreated, byDefault.Created);
+            Assert.Equal(new[] { baseCreated, baseCreated }, byDefault.History);
+            Assert.Contains("\"created\":\"" + baseCreated + "\"", byDefault.Text); // the base's bytes, not rewritten
+
+            await adder.AddLayersAsync(baseRef, new[] { content }, Ref("core/addlayer-created-out", "epoch"), new ImageLayerOptions { SourceDateEpoch = "1700000000" });
+            var epoch = Pushed("epoch");
+            Assert.Equal("2023-11-14T22:13:20Z", epoch.Created);
+            Assert.Equal(new[] { "2023-11-14T22:13:20Z" }, epoch.History);
+
+            var chosen = new DateTimeOffset(2025, 2, 3, 4, 5, 6, TimeSpan.FromHours(1));
+            await adder.AddLayersAsync(baseRef, new[] { content }, Ref("core/addlayer-created-out", "chosen"),
+                new ImageLayerOptions { SourceDateEpoch = "1700000000", Created = chosen, CreatedBy = "COPY app /srv" });
+            var picked = Pushed("chosen");
+            Assert.Equal("2025-02-03T03:05:06Z", picked.Created);
+            Assert.Equal(new[] { "2025-02-03T03:05:06Z" }, picked.History);
+            Assert.Equal("COPY app /srv", JsonNode.Parse(picked.Text)!["history"]!.AsArray().Last()!["created_by"]!.GetValue<string>());
+
+            await adder.AddLayersAsync(null, new[] { content }, Ref("core/addlayer-created-out", "scratch"), new ImageLayerOptions { SourceDateEpoch = "" });
+            Assert.Equal("1970-01-01T00:00:00Z", Pushed("scratch").Created);
+
+            await Assert.ThrowsAsync<ArgumentException>(() => adder.AddLayersAsync(baseRef, new[] { content }, Ref("core/addlayer-created-out", "bad"), new ImageLayerOptions { SourceDateEpoch = "1.5e9" }));
         }
     }
 }

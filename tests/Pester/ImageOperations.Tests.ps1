@@ -18,6 +18,28 @@ BeforeAll {
         $r.StandardOutput
     }
 
+    # The entries (name, type, text) of the last layer of an image, as skopeo copies it into an OCI layout.
+    function Get-LastLayerEntry([string] $Reference) {
+        $dir = Join-Path (New-MobyTempDirectory) 'oci'
+        Invoke-Skopeo copy --src-tls-verify=false "docker://$Reference" "oci:${dir}:x" | Out-Null
+        $index = Get-Content -Raw (Join-Path $dir 'index.json') | ConvertFrom-Json
+        $blob = { param($d) Join-Path $dir "blobs/sha256/$($d.Substring(7))" }
+        $manifest = Get-Content -Raw (& $blob $index.manifests[0].digest) | ConvertFrom-Json
+        $file = [IO.File]::OpenRead((& $blob $manifest.layers[-1].digest))
+        try {
+            $gunzip = [IO.Compression.GZipStream]::new($file, [IO.Compression.CompressionMode]::Decompress)
+            $reader = [System.Formats.Tar.TarReader]::new($gunzip)
+            while ($null -ne ($entry = $reader.GetNextEntry())) {
+                $text = if ($entry.DataStream) { [IO.StreamReader]::new($entry.DataStream).ReadToEnd() }
+                [pscustomobject]@{ Name = $entry.Name; Type = "$($entry.EntryType)"; Text = $text; Mode = $entry.Mode }
+            }
+        } finally { $file.Dispose() }
+    }
+
+    function Get-PushedConfig([string] $Reference) {
+        Invoke-Skopeo inspect --config --raw --tls-verify=false "docker://$Reference" | ConvertFrom-Json
+    }
+
     function New-TarFile([string] $Path, [hashtable] $Entries) {
         $stream = [IO.File]::Create($Path)
         try {
@@ -164,6 +186,76 @@ Describe 'Add-ImageLayer' {
         $failed[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
         $failed[0].Exception.Message | Should -BeLike '*linux/amd64, linux/arm64/v8*'
         (Get-RegistryCatalog $Reg).Repository | Should -Not -Contain 'ops/noplatform'
+    }
+
+    It 'adds a plain file at the root under its name, and a file and a folder''s content under -Prefix' {
+        $root = New-MobyTempDirectory
+        $file = Join-Path $root 'hostname'
+        [IO.File]::WriteAllText($file, "box-7`n")
+        $folder = Join-Path $root 'site'
+        New-Item -ItemType Directory (Join-Path $folder 'css') | Out-Null
+        [IO.File]::WriteAllText((Join-Path $folder 'css/main.css'), 'body{}')
+
+        Add-ImageLayer "$Reg/ops/app:v1" $file "$Reg/ops/file:v1" | Out-Null
+        $entries = @(Get-LastLayerEntry "$Reg/ops/file:v1")
+        $entries.Name | Should -Be @('hostname')
+        $entries[0].Text | Should -Be "box-7`n"
+        (Get-PushedConfig "$Reg/ops/file:v1").history[-1].created_by | Should -Be 'ADD file:hostname in /'
+
+        Add-ImageLayer "$Reg/ops/app:v1" $folder "$Reg/ops/file:v2" -Prefix /srv/www | Out-Null
+        $entries = @(Get-LastLayerEntry "$Reg/ops/file:v2")
+        $entries.Name | Should -Be @('srv/', 'srv/www/', 'srv/www/css/', 'srv/www/css/main.css')
+        $entries[0].Type | Should -Be 'Directory'
+
+        Add-ImageLayer "$Reg/ops/app:v1" $file "$Reg/ops/file:v3" -Prefix /etc/box | Out-Null
+        (Get-LastLayerEntry "$Reg/ops/file:v3").Name | Should -Be @('etc/', 'etc/box/', 'etc/box/hostname')
+        (Get-PushedConfig "$Reg/ops/file:v3").history[-1].created_by | Should -Be 'ADD file:hostname in /etc/box'
+    }
+
+    It 'refuses a file named like a tar that is not one, with LayerSourceInvalid, and pushes nothing' {
+        $bad = Join-Path (New-MobyTempDirectory) 'backup.tar.gz'
+        [IO.File]::WriteAllText($bad, 'not an archive at all')
+        Add-ImageLayer scratch $bad "$Reg/ops/badtar:v1" -ErrorVariable failed -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $failed | Should -HaveCount 1
+        $failed[0].FullyQualifiedErrorId | Should -BeLike 'LayerSourceInvalid,*'
+        $failed[0].CategoryInfo.Category | Should -Be 'InvalidData'
+        $failed[0].TargetObject | Should -Be $bad
+        $failed[0].Exception.Message | Should -Match 'named like a tar archive, but it is not a tar archive'
+        $failed[0].Exception.Message | Should -Not -Match 'Add-ImageLayer'
+        (Get-RegistryCatalog $Reg).Repository | Should -Not -Contain 'ops/badtar'
+    }
+
+    It 'records the base''s created time by default, SOURCE_DATE_EPOCH over it, and -Created over both, in the history too' {
+        $root = New-MobyTempDirectory
+        'x' | Set-Content (Join-Path $root 'x.txt')
+        $baseCreated = (Invoke-Skopeo inspect --config --raw --tls-verify=false "docker://$Reg/ops/app:v1" | ConvertFrom-Json -DateKind String).created
+        $baseCreated | Should -Not -BeLike '1970-*'
+        $saved = $env:SOURCE_DATE_EPOCH
+        try {
+            $env:SOURCE_DATE_EPOCH = $null
+            Add-ImageLayer "$Reg/ops/app:v1" $root "$Reg/ops/dated:base" | Out-Null
+            $config = Invoke-Skopeo inspect --config --raw --tls-verify=false "docker://$Reg/ops/dated:base" | ConvertFrom-Json -DateKind String
+            $config.created | Should -Be $baseCreated
+            $config.history[-1].created | Should -Be $baseCreated
+            $config.history[-1].created_by | Should -Be ('ADD dir:' + (Split-Path $root -Leaf) + ' in /')
+
+            $env:SOURCE_DATE_EPOCH = '1700000000'
+            Add-ImageLayer "$Reg/ops/app:v1" $root "$Reg/ops/dated:epoch" | Out-Null
+            $config = Invoke-Skopeo inspect --config --raw --tls-verify=false "docker://$Reg/ops/dated:epoch" | ConvertFrom-Json -DateKind String
+            $config.created | Should -Be '2023-11-14T22:13:20Z'
+            $config.history[-1].created | Should -Be '2023-11-14T22:13:20Z'
+
+            Add-ImageLayer "$Reg/ops/app:v1" $root "$Reg/ops/dated:chosen" -Created '2025-03-04T05:06:07+02:00' | Out-Null
+            $config = Invoke-Skopeo inspect --config --raw --tls-verify=false "docker://$Reg/ops/dated:chosen" | ConvertFrom-Json -DateKind String
+            $config.created | Should -Be '2025-03-04T03:06:07Z'
+            $config.history[-1].created | Should -Be '2025-03-04T03:06:07Z'
+
+            $env:SOURCE_DATE_EPOCH = 'last tuesday'
+            Add-ImageLayer "$Reg/ops/app:v1" $root "$Reg/ops/dated:bad" -ErrorVariable failed -ErrorAction SilentlyContinue
+            $failed[0].FullyQualifiedErrorId | Should -BeLike 'InvalidArgument,*'
+        } finally {
+            $env:SOURCE_DATE_EPOCH = $saved
+        }
     }
 
     It 'reports a missing folder and pushes nothing' {

@@ -6,6 +6,7 @@ using System.Text.Json;
 using System.Threading;
 using System.Threading.Tasks;
 using MobyDistribution.Errors;
+using MobyDistribution.Manifests;
 
 namespace MobyDistribution.Formats
 {
@@ -163,7 +164,9 @@ namespace MobyDistribution.Formats
                     var configEntry = Resolve(entries, configPath, what + " Config");
                     var config = await ReadSmallAsync(full, configEntry, options.MaxConfigSize, configPath, cancellationToken).ConfigureAwait(false);
                     CheckContentAddress(configPath, config);
-                    var (_, diffIds) = DockerArchiveWriter.ParseConfig(config);
+                    IReadOnlyList<Digest> diffIds;
+                    try { diffIds = ImageConfig.Parse(config).DiffIds; }
+                    catch (InvalidDataException e) { throw ImageArchiveException.Invalid($"{TarPath.Printable(configPath)}: {e.Message}", configPath, e); }
                     var layerPaths = layersElement.EnumerateArray()
                         .Select(l => l.ValueKind == JsonValueKind.String ? l.GetString()! : throw ImageArchiveException.Invalid($"{what}: a Layers entry is not a string.", "manifest.json"))
                         .ToList();

@@ -9,6 +9,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using MobyDistribution.Errors;
 using MobyDistribution.IO;
+using MobyDistribution.Manifests;
 
 namespace MobyDistribution.Formats
 {
@@ -72,11 +73,11 @@ namespace MobyDistribution.Formats
         public long BytesWritten => _tar.BytesWritten;
 
         /// <summary>
-        /// Adds an image: its config bytes (stored unchanged), its tags (familiar form), and a function opening the uncompressed
+        /// Adds an image: its config (its bytes stored unchanged), its tags (familiar form), and a function opening the uncompressed
         /// content of layer <i>i</i>, called only for layers whose content is not in the archive yet. The stream it returns is
         /// disposed here; its sha256 must equal <c>rootfs.diff_ids[i]</c>, or <see cref="DigestMismatchException"/> is thrown.
         /// </summary>
-        public async Task<DockerArchiveImageEntry> AddImageAsync(byte[] config, IEnumerable<string> repoTags,
+        public async Task<DockerArchiveImageEntry> AddImageAsync(ImageConfig config, IEnumerable<string> repoTags,
             Func<int, CancellationToken, Task<Stream>> openLayer, IProgress<(int Layer, long Bytes)>? progress = null, CancellationToken cancellationToken = default)
         {
             if (config == null) throw new ArgumentNullException(nameof(config));
@@ -84,9 +85,10 @@ namespace MobyDistribution.Formats
             if (_finished) throw new InvalidOperationException("The archive is finished.");
             var tags = (repoTags ?? Enumerable.Empty<string>()).ToList();
             foreach (var t in tags) SplitTag(t);
-            var configDigest = Digest.Compute(config);
-            var (root, diffIds) = ParseConfig(config);
-            var os = root["os"]?.GetValue<string>() ?? "linux";
+            var configDigest = config.Digest;
+            var diffIds = config.DiffIds;
+            var os = config.OS ?? "linux";
+            var root = JsonObject.Create(config.Root)!;
 
             var existing = _images.FirstOrDefault(i => i.ConfigDigest == configDigest);
             if (existing != null)
@@ -126,7 +128,7 @@ namespace MobyDistribution.Formats
                 ids.Add(id);
                 parent = id;
             }
-            await _tar.WriteFileAsync(configDigest.Hex + ".json", config, null, cancellationToken).ConfigureAwait(false);
+            await _tar.WriteFileAsync(configDigest.Hex + ".json", config.Bytes, null, cancellationToken).ConfigureAwait(false);
             var record = new ImageRecord(configDigest, ids, tags);
             _images.Add(record);
             return new DockerArchiveImageEntry(configDigest, diffIds, ids, tags);
@@ -207,29 +209,6 @@ namespace MobyDistribution.Formats
             }
 
             public void Report(long value) => _inner.Report((_layer, value));
-        }
-
-        /// <summary>Parses a config: its root object and <c>rootfs.diff_ids</c>. Throws <see cref="ImageArchiveException"/> when malformed.</summary>
-        internal static (JsonObject Root, IReadOnlyList<Digest> DiffIds) ParseConfig(byte[] config)
-        {
-            JsonObject root;
-            try
-            {
-                root = JsonNode.Parse(config) as JsonObject ?? throw ImageArchiveException.Invalid("The image config is not a JSON object.");
-            }
-            catch (JsonException e)
-            {
-                throw ImageArchiveException.Invalid("The image config is not valid JSON: " + e.Message, null, e);
-            }
-            var list = root["rootfs"]?["diff_ids"] as JsonArray ?? throw ImageArchiveException.Invalid("The image config has no rootfs.diff_ids.");
-            var diffIds = new List<Digest>();
-            foreach (var node in list)
-            {
-                string? text = node is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
-                if (!Digest.TryParse(text, out var d)) throw ImageArchiveException.Invalid($"The image config has an invalid diff_id '{text}'.");
-                diffIds.Add(d);
-            }
-            return (root, diffIds);
         }
 
         /// <summary>Splits <c>name:tag</c> (the tag follows the last colon after the last slash).</summary>

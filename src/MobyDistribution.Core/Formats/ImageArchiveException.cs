@@ -9,7 +9,7 @@ namespace MobyDistribution.Formats
     /// (absolute path, <c>..</c>, a link pointing outside), <see cref="RegistryErrorKind.LimitExceeded"/> for a size cap,
     /// <see cref="RegistryErrorKind.InvalidRequest"/> for anything else that is wrong with it.
     /// </summary>
-    public sealed class ImageArchiveException : RegistryException
+    public class ImageArchiveException : RegistryException
     {
         public ImageArchiveException(RegistryErrorKind kind, string message, string? entryName = null, Exception? inner = null)
             : base(kind, message, inner)

@@ -163,7 +163,7 @@ namespace MobyDistribution.Operations
             {
                 var tag = RepoTag(source.Reference);
                 var layers = source.Manifest.Layers;
-                var (_, diffIds) = DockerArchiveWriter.ParseConfig(source.Config);
+                var diffIds = source.Config.DiffIds;
                 if (diffIds.Count != layers.Count)
                     throw new RegistryException(RegistryErrorKind.Protocol, $"{source.Reference} has {layers.Count} layers but its config has {diffIds.Count} diff_ids.");
                 var entry = await writer.AddImageAsync(source.Config, tag == null ? Array.Empty<string>() : new[] { tag }, async (i, ct) =>
@@ -196,7 +196,7 @@ namespace MobyDistribution.Operations
                     await layout.AddBlobAsync(d.Digest, d.Size, blob, report, cancellationToken).ConfigureAwait(false);
                     progress?.Report(new TransferProgress(d.Digest, "Exporting", d.Size, d.Size, true));
                 }
-                await layout.AddBlobAsync(source.Config, cancellationToken).ConfigureAwait(false);
+                await layout.AddBlobAsync(source.Config.Bytes, cancellationToken).ConfigureAwait(false);
                 var raw = source.Manifest.GetRawBytes();
                 await layout.AddBlobAsync(raw, cancellationToken).ConfigureAwait(false);
                 var platform = source.ConfigPlatform();
@@ -204,8 +204,7 @@ namespace MobyDistribution.Operations
                 var annotations = new Dictionary<string, string> { [OciLayoutWriter.ImageNameAnnotation] = source.Reference.ToString() };
                 if (source.Reference.Tag != null) annotations[OciLayoutWriter.RefNameAnnotation] = source.Reference.Tag;
                 layout.AddManifest(new Descriptor(descriptor.MediaType, descriptor.Digest, descriptor.Size) { Platform = platform, Annotations = annotations });
-                var (_, diffIds) = DockerArchiveWriter.ParseConfig(source.Config);
-                result.Add(new ExportedImage(source.Reference, descriptor, Digest.Compute(source.Config), diffIds, RepoTag(source.Reference), platform));
+                result.Add(new ExportedImage(source.Reference, descriptor, source.Config.Digest, source.Config.DiffIds, RepoTag(source.Reference), platform));
             }
             await layout.FinishAsync(cancellationToken).ConfigureAwait(false);
             return result;

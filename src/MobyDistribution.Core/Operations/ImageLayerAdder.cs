@@ -3,9 +3,6 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
-using System.Text.Encodings.Web;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using System.Threading;
 using System.Threading.Tasks;
 using MobyDistribution.Errors;
@@ -35,17 +32,38 @@ namespace MobyDistribution.Operations
         /// <summary>The working directory.</summary>
         public string? WorkingDirectory { get; set; }
 
-        /// <summary>Keep the files' modification times in layers made from directories (the layer is then not reproducible).</summary>
+        /// <summary>Keep the files' modification times in layers made from directories and plain files (the layer is then not reproducible).</summary>
         public bool PreserveTimestamps { get; set; }
+
+        /// <summary>
+        /// The folder inside the image that directories' content and plain files go into, such as <c>/app</c> (a file
+        /// <c>run.sh</c> lands at <c>/app/run.sh</c>, a directory's <c>bin/x</c> at <c>/app/bin/x</c>); the root when null. Tar
+        /// archives name their own places: a prefix with a tar archive is refused.
+        /// </summary>
+        public string? Prefix { get; set; }
 
         /// <summary>The image to take from a multi-platform base; the current OS and architecture when null. Also the platform of a scratch image.</summary>
         public Platform? Platform { get; set; }
 
         /// <summary>
-        /// The time written into the config's <c>created</c> and the new history entries. Null: the Unix epoch, which keeps the
-        /// result reproducible (the same base and content give the same digest), as reproducible-build tools do.
+        /// The time written into the config's <c>created</c> and the new history entries. Null: the time
+        /// <see cref="SourceDateEpoch"/> gives, else the base image's <c>created</c> (kept byte for byte), else the Unix epoch.
+        /// Each of these keeps the result reproducible: the same base and content give the same digest.
         /// </summary>
         public DateTimeOffset? Created { get; set; }
+
+        /// <summary>
+        /// The <c>SOURCE_DATE_EPOCH</c> of reproducible builds (reproducible-builds.org): whole seconds since 1970-01-01 UTC, used
+        /// as <see cref="Created"/> when that is null, ahead of the base's time. Defaults to the environment variable of that
+        /// name when these options are made; null or empty for none. Anything but digits is refused.
+        /// </summary>
+        public string? SourceDateEpoch { get; set; } = System.Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH");
+
+        /// <summary>
+        /// The <c>created_by</c> text of the new history entries; null for a neutral description of each layer, such as
+        /// <c>ADD dir:app in /srv</c>, <c>ADD file:run.sh in /</c> or <c>ADD tar:rootfs.tar in /</c>.
+        /// </summary>
+        public string? CreatedBy { get; set; }
 
         /// <summary>Where temporary compressed layers go; the system's temporary folder when null.</summary>
         public string? TemporaryDirectory { get; set; }
@@ -79,19 +97,18 @@ namespace MobyDistribution.Operations
     }
 
     /// <summary>
-    /// Builds a new image from a base image (or from nothing: <c>scratch</c>) plus layers made from directories or tar files, and
+    /// Builds a new image from a base image (or from nothing: <c>scratch</c>) plus layers made from directories or files, and
     /// pushes it (the seed's <c>add_layer</c>): the engine of Add-ImageLayer.
     /// </summary>
     /// <remarks>
-    /// The config is edited as a JSON tree: fields this client does not know are kept with their values (only
-    /// <c>rootfs.diff_ids</c>, <c>history</c>, <c>created</c> and the options given change). The manifest has the base's kind
+    /// The config is edited with <see cref="ImageConfig"/>: only <c>rootfs.diff_ids</c>, <c>history</c>, <c>created</c> (when it
+    /// differs from the base's) and the options given change; every other field keeps its bytes. The manifest has the base's kind
     /// (Docker schema2 or OCI; OCI for scratch) and the base's layer descriptors unchanged. Base layers are mounted when the base
     /// is in the same registry, streamed otherwise; blobs already at the destination are skipped. New layers are compressed to
     /// temporary files first (the source folder may change; the digest must be known before the upload), deleted afterwards.
     /// </remarks>
     public sealed class ImageLayerAdder
     {
-        private static readonly JsonSerializerOptions ConfigJson = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
         private readonly Func<ImageReference, RegistryClient> _clients;
 
         /// <summary>An adder using the clients (sessions) of <paramref name="connections"/>.</summary>
@@ -106,8 +123,8 @@ namespace MobyDistribution.Operations
 
         /// <summary>
         /// Makes the image <paramref name="baseImage"/> (null or <c>scratch</c>: none) + one layer per entry of <paramref name="paths"/>
-        /// (a directory, or a tar file: plain, gzip or zstd), and pushes it to <paramref name="destination"/> (tag <c>latest</c> when
-        /// it has none). Progress reports each blob's upload.
+        /// (a directory, a tar archive: plain, gzip or zstd, or any other file; see <see cref="LayerBuilder.BuildAsync"/>), and pushes
+        /// it to <paramref name="destination"/> (tag <c>latest</c> when it has none). Progress reports each blob's upload.
         /// </summary>
         public async Task<ImageLayerResult> AddLayersAsync(ImageReference? baseImage, IEnumerable<string> paths, ImageReference destination,
             ImageLayerOptions? options = null, IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
@@ -122,6 +139,7 @@ namespace MobyDistribution.Operations
             if (options.Environment != null)
                 foreach (var e in options.Environment)
                     if (string.IsNullOrEmpty(e) || e.IndexOf('=') <= 0) throw new ArgumentException($"Environment entry '{e}' is not NAME=value.", nameof(options));
+            var sourceDateEpoch = ParseSourceDateEpoch(options.SourceDateEpoch);
 
             ImageSource? source = IsScratch(baseImage) ? null
                 : await ImageSource.ResolveAsync(_clients(baseImage!), baseImage!, options.Platform, cancellationToken).ConfigureAwait(false);
@@ -129,7 +147,7 @@ namespace MobyDistribution.Operations
             var built = new List<BuiltLayer>();
             try
             {
-                var buildOptions = new LayerBuildOptions { PreserveTimestamps = options.PreserveTimestamps, TemporaryDirectory = options.TemporaryDirectory };
+                var buildOptions = new LayerBuildOptions { PreserveTimestamps = options.PreserveTimestamps, TemporaryDirectory = options.TemporaryDirectory, Prefix = options.Prefix };
                 foreach (var p in sources)
                 {
                     built.Add(await LayerBuilder.BuildAsync(p, buildOptions, null, cancellationToken).ConfigureAwait(false));
@@ -137,8 +155,9 @@ namespace MobyDistribution.Operations
 
                 bool oci = source == null || source.Manifest.MediaType == MediaTypes.OciManifest;
                 var layerMediaType = oci ? MediaTypes.OciLayerGzip : MediaTypes.DockerLayerGzip;
-                var config = EditConfig(source?.Config, built, sources, options);
-                var configDigest = Digest.Compute(config);
+                var edited = EditConfig(source?.Config, built, options, sourceDateEpoch);
+                var config = edited.Bytes;
+                var configDigest = edited.Digest;
 
                 var client = _clients(destination);
                 var repo = destination.Repository;
@@ -189,70 +208,40 @@ namespace MobyDistribution.Operations
         private static IProgress<long>? Report(IProgress<TransferProgress>? progress, Digest digest, long size) =>
             progress == null ? null : new ActionProgress(n => progress.Report(new TransferProgress(digest, "Pushing", n, size, false)));
 
-        /// <summary>The new config: the base's JSON tree (all fields kept) with layers, history and the options applied.</summary>
-        internal static byte[] EditConfig(byte[]? baseConfig, IReadOnlyList<BuiltLayer> layers, IReadOnlyList<string> sources, ImageLayerOptions options)
+        /// <summary>
+        /// The new config: the base's (every field nobody edits kept byte for byte) or a new one for scratch, with the layers,
+        /// their history entries and the options applied.
+        /// </summary>
+        internal static ImageConfig EditConfig(ImageConfig? baseConfig, IReadOnlyList<BuiltLayer> layers, ImageLayerOptions options, DateTimeOffset? sourceDateEpoch)
         {
-            JsonObject root;
-            if (baseConfig != null)
-            {
-                root = JsonNode.Parse(baseConfig) as JsonObject ?? throw new RegistryException(RegistryErrorKind.Protocol, "The base image's config is not a JSON object.");
-            }
-            else
-            {
-                var platform = options.Platform ?? Platform.Current;
-                root = new JsonObject { ["architecture"] = platform.Architecture, ["os"] = platform.OS };
-                if (platform.Variant != null) root["variant"] = platform.Variant;
-                root["config"] = new JsonObject();
-            }
-            var created = (options.Created ?? DateTimeOffset.FromUnixTimeSeconds(0)).UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
-            root["created"] = created;
+            var config = baseConfig ?? ImageConfig.Create(options.Platform ?? Platform.Current);
+            var created = options.Created ?? sourceDateEpoch ?? baseConfig?.Created ?? DateTimeOffset.FromUnixTimeSeconds(0);
+            config = config.WithLayersAppended(layers.Select(l => l.DiffId),
+                layers.Select(l => new ImageHistoryEntry(created, options.CreatedBy ?? Describe(l), comment: "MobyDistribution")));
+            if (config.Created != created) config = config.WithCreated(created);
+            if (options.Labels != null && options.Labels.Count > 0) config = config.WithLabels(options.Labels);
+            if (options.Environment != null && options.Environment.Count > 0) config = config.WithEnvironment(options.Environment);
+            if (options.Entrypoint != null) config = config.WithEntrypoint(options.Entrypoint);
+            if (options.Command != null) config = config.WithCommand(options.Command);
+            if (options.WorkingDirectory != null) config = config.WithWorkingDirectory(options.WorkingDirectory);
+            return config;
+        }
 
-            var rootfs = root["rootfs"] as JsonObject;
-            if (rootfs == null) root["rootfs"] = rootfs = new JsonObject { ["type"] = "layers" };
-            var diffIds = rootfs["diff_ids"] as JsonArray;
-            if (diffIds == null) rootfs["diff_ids"] = diffIds = new JsonArray();
-            var history = root["history"] as JsonArray;
-            if (history == null) root["history"] = history = new JsonArray();
-            for (int i = 0; i < layers.Count; i++)
-            {
-                diffIds.Add(layers[i].DiffId.ToString());
-                var what = Directory.Exists(sources[i]) ? "directory" : "tar";
-                history.Add(new JsonObject
-                {
-                    ["created"] = created,
-                    ["created_by"] = $"Add-ImageLayer {what} {Path.GetFileName(sources[i].TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar))} ({layers[i].DiffId.Short})",
-                    ["comment"] = "MobyDistribution",
-                });
-            }
+        /// <summary>A history <c>created_by</c> in the style of docker's <c>ADD file:… in /</c>, naming the source's kind and name.</summary>
+        private static string Describe(BuiltLayer layer)
+        {
+            var kind = layer.Kind switch { LayerSourceKind.Directory => "dir", LayerSourceKind.TarArchive => "tar", _ => "file" };
+            var name = Path.GetFileName(layer.Source.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar));
+            return $"ADD {kind}:{name} in {layer.Target}";
+        }
 
-            bool anyConfig = options.Labels != null || options.Environment != null || options.Entrypoint != null || options.Command != null || options.WorkingDirectory != null;
-            if (anyConfig)
-            {
-                var config = root["config"] as JsonObject;
-                if (config == null) root["config"] = config = new JsonObject();
-                if (options.Labels != null && options.Labels.Count > 0)
-                {
-                    var labels = config["Labels"] as JsonObject;
-                    if (labels == null) config["Labels"] = labels = new JsonObject();
-                    foreach (var kv in options.Labels) labels[kv.Key] = kv.Value;
-                }
-                if (options.Environment != null && options.Environment.Count > 0)
-                {
-                    var env = config["Env"] as JsonArray;
-                    if (env == null) config["Env"] = env = new JsonArray();
-                    foreach (var e in options.Environment)
-                    {
-                        var name = e.Substring(0, e.IndexOf('=') + 1);
-                        var existing = env.Select((n, i) => (n, i)).FirstOrDefault(x => x.n is JsonValue v && v.TryGetValue<string>(out var s) && s.StartsWith(name, StringComparison.Ordinal));
-                        if (existing.n != null) env[existing.i] = e;
-                        else env.Add(e);
-                    }
-                }
-                if (options.Entrypoint != null) config["Entrypoint"] = new JsonArray(options.Entrypoint.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray());
-                if (options.Command != null) config["Cmd"] = new JsonArray(options.Command.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray());
-                if (options.WorkingDirectory != null) config["WorkingDir"] = options.WorkingDirectory;
-            }
-            return JsonSerializer.SerializeToUtf8Bytes(root, ConfigJson);
+        /// <summary>The time a <c>SOURCE_DATE_EPOCH</c> value names; null when it is null or empty.</summary>
+        internal static DateTimeOffset? ParseSourceDateEpoch(string? value)
+        {
+            if (string.IsNullOrEmpty(value)) return null;
+            if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) || seconds > 253402300799)
+                throw new ArgumentException($"SOURCE_DATE_EPOCH is '{value}', not a whole number of seconds since 1970-01-01 UTC.", nameof(value));
+            return DateTimeOffset.FromUnixTimeSeconds(seconds);
         }
 
         /// <summary>Opens its source on first read, so that a blob the registry already has (or mounts) is never fetched.</summary>

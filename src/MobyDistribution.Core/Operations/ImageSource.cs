@@ -8,13 +8,13 @@ using MobyDistribution.Registry;
 
 namespace MobyDistribution.Operations
 {
-    /// <summary>One image of a registry, resolved to a single platform: its manifest and its config's bytes.</summary>
+    /// <summary>One image of a registry, resolved to a single platform: its manifest and its config.</summary>
     internal sealed class ImageSource
     {
         /// <summary>Configs larger than this are refused.</summary>
         internal const long MaxConfigSize = 64L * 1024 * 1024;
 
-        private ImageSource(ImageReference reference, RegistryClient client, ImageManifest manifest, byte[] config, Platform? platform)
+        private ImageSource(ImageReference reference, RegistryClient client, ImageManifest manifest, ImageConfig config, Platform? platform)
         {
             Reference = reference;
             Client = client;
@@ -27,7 +27,7 @@ namespace MobyDistribution.Operations
         public RegistryClient Client { get; }
         public string Repository => Reference.Repository;
         public ImageManifest Manifest { get; }
-        public byte[] Config { get; }
+        public ImageConfig Config { get; }
 
         /// <summary>The platform of the index entry the image was chosen by; null when the reference named a single image.</summary>
         public Platform? Platform { get; }
@@ -47,17 +47,14 @@ namespace MobyDistribution.Operations
                 throw new RegistryException(RegistryErrorKind.LimitExceeded, $"The config of {reference} is {image.Config.Size} bytes; at most {MaxConfigSize} are read.");
             using var buffer = new MemoryStream((int)Math.Max(0, image.Config.Size));
             await client.Blobs.DownloadAsync(reference.Repository, image.Config.Digest, buffer, image.Config.Size, null, cancellationToken).ConfigureAwait(false);
-            return new ImageSource(reference, client, image, buffer.ToArray(), chosen);
+            ImageConfig config;
+            try { config = ImageConfig.Parse(buffer.ToArray()); }
+            catch (InvalidDataException e) { throw new RegistryException(RegistryErrorKind.Protocol, $"The config of {reference} is unusable: {e.Message}", e); }
+            return new ImageSource(reference, client, image, config, chosen);
         }
 
         /// <summary>The image's platform: the index entry's, else the config's os/architecture/variant.</summary>
-        public Platform ConfigPlatform()
-        {
-            if (Platform != null) return Platform;
-            var (root, _) = Formats.DockerArchiveWriter.ParseConfig(Config);
-            string? Text(string key) => root[key] is System.Text.Json.Nodes.JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
-            return new Platform(Text("os") ?? "linux", Text("architecture") ?? "amd64", Text("variant"), Text("os.version"));
-        }
+        public Platform ConfigPlatform() => Platform ?? Config.Platform;
     }
 
     /// <summary>Counts bytes read through it and reports them; owns its inner stream.</summary>
