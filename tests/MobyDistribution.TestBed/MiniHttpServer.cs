@@ -9,7 +9,7 @@ using System.Threading.Tasks;
 
 namespace MobyDistribution.TestBed
 {
-    internal sealed class MiniHttpRequest
+    public sealed class MiniHttpRequest
     {
         public string Method { get; init; } = "";
         public string Target { get; init; } = "";
@@ -35,7 +35,7 @@ namespace MobyDistribution.TestBed
         private static string Decode(string s) => Uri.UnescapeDataString(s.Replace('+', ' '));
     }
 
-    internal sealed class MiniHttpResponse
+    public sealed class MiniHttpResponse
     {
         public int Status { get; set; } = 200;
         public Dictionary<string, string> Headers { get; } = new(StringComparer.OrdinalIgnoreCase);
@@ -53,7 +53,7 @@ namespace MobyDistribution.TestBed
     /// A minimal HTTP/1.1 server on a loopback TcpListener bound to port 0 (no port race). One request per
     /// connection (it answers with Connection: close), which every client handles.
     /// </summary>
-    internal sealed class MiniHttpServer : IDisposable
+    public sealed class MiniHttpServer : IDisposable
     {
         private readonly TcpListener _listener;
         private readonly Func<MiniHttpRequest, MiniHttpResponse> _handler;

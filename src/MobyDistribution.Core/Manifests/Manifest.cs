@@ -48,6 +48,9 @@ namespace MobyDistribution.Manifests
 
         internal byte[] RawBytes => _raw;
 
+        /// <summary>The bytes <see cref="Digest"/> is over: the raw bytes, or a signed schema1 manifest's payload without signatures.</summary>
+        internal virtual byte[] DigestedBytes => _raw;
+
         /// <summary>The exact bytes as UTF-8 text.</summary>
         public string RawText => Encoding.UTF8.GetString(_raw);
 

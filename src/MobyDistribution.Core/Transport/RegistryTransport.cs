@@ -483,9 +483,7 @@ namespace MobyDistribution.Transport
         {
             bool force = freshAfter.HasValue;
             // An insufficient_scope challenge names what the registry wants: ask for it along with ours, once.
-            var wanted = Scopes.Merge(force && string.Equals(challenge.Error, "insufficient_scope", StringComparison.OrdinalIgnoreCase)
-                ? requestScopes.Concat(challenge.Scopes)
-                : requestScopes.Count == 0 ? challenge.Scopes : requestScopes);
+            var wanted = Scopes.ForToken(requestScopes, challenge, force, Log);
             await _tokenLock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
