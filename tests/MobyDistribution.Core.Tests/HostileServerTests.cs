@@ -198,5 +198,38 @@ namespace MobyDistribution.Core.Tests
             Assert.Contains("/token", e.Message);
             Assert.True(e.RequestUri == null || e.RequestUri.Length < 500);
         }
+
+        [Fact]
+        public async Task A_page_long_reason_phrase_and_a_dozen_page_long_errors_give_a_short_message()
+        {
+            using var server = new MiniHttpServer(request =>
+            {
+                if (request.Path == "/v2/") return MiniHttpResponse.Json(200, "{}");
+                var r = MiniHttpResponse.Json(400, "{\"errors\":[" + string.Join(",", Enumerable.Range(0, 12).Select(i =>
+                    "{\"code\":\"MANIFEST_INVALID\",\"message\":\"" + new string('m', 2000) + "\",\"detail\":\"" + new string('d', 2000) + "\"}")) + "]}");
+                r.Reason = new string('r', 30000);
+                return r;
+            });
+            var e = await Assert.ThrowsAsync<RegistryException>(() => Client(server).Manifests.GetAsync(Repo, "v1"));
+            Assert.True(e.Message.Length < 2000, $"the message is {e.Message.Length} characters: {e.Message}");
+            Assert.Contains("400", e.Message);
+            Assert.Contains("MANIFEST_INVALID", e.Message);
+            Assert.Equal(12, e.Errors.Count);
+        }
+
+        [Theory]
+        [InlineData("manifest")]
+        [InlineData("layer")]
+        public async Task A_manifest_with_a_page_long_media_type_is_refused_with_a_short_message(string where)
+        {
+            var longType = "application/" + new string('x', 200_000);
+            var body = Encoding.UTF8.GetBytes(where == "manifest"
+                ? "{\"schemaVersion\":2,\"mediaType\":\"" + longType + "\"}"
+                : Encoding.UTF8.GetString(OciManifest(true)).Replace("application/vnd.oci.image.layer.v1.tar+gzip", longType));
+            using var server = ManifestServer(body, MediaTypes.OciManifest, Digest.Compute(body).ToString());
+            var e = await Assert.ThrowsAsync<RegistryException>(() => Client(server).Manifests.GetAsync(Repo, "v1"));
+            Assert.Equal(RegistryErrorKind.Protocol, e.Kind);
+            Assert.True(e.Message.Length < 2000, $"the message is {e.Message.Length} characters");
+        }
     }
 }

@@ -41,6 +41,9 @@ namespace MobyDistribution.TestBed
         public Dictionary<string, string> Headers { get; } = new(StringComparer.OrdinalIgnoreCase);
         public byte[] Body { get; set; } = Array.Empty<byte>();
 
+        /// <summary>The reason phrase of the status line; null for the usual one.</summary>
+        public string? Reason { get; set; }
+
         public static MiniHttpResponse Json(int status, string json)
         {
             var r = new MiniHttpResponse { Status = status, Body = Encoding.UTF8.GetBytes(json) };
@@ -169,7 +172,7 @@ namespace MobyDistribution.TestBed
         private static async Task WriteResponse(NetworkStream stream, MiniHttpRequest request, MiniHttpResponse response, CancellationToken ct)
         {
             var sb = new StringBuilder();
-            sb.Append("HTTP/1.1 ").Append(response.Status).Append(' ').Append(Reason(response.Status)).Append("\r\n");
+            sb.Append("HTTP/1.1 ").Append(response.Status).Append(' ').Append(response.Reason ?? Reason(response.Status)).Append("\r\n");
             foreach (var h in response.Headers) sb.Append(h.Key).Append(": ").Append(h.Value).Append("\r\n");
             sb.Append("Content-Length: ").Append(response.Body.Length).Append("\r\n");
             sb.Append("Connection: close\r\n\r\n");

@@ -35,7 +35,7 @@ namespace MobyDistribution.Registry
             try { manifest = Manifest.Parse(content.Bytes, content.MediaType); }
             catch (InvalidDataException e)
             {
-                throw new RegistryException(RegistryErrorKind.Protocol, $"The manifest {Describe(repository, reference)} is not valid: {e.Message}", e);
+                throw new RegistryException(RegistryErrorKind.Protocol, $"The manifest {Describe(repository, reference)} is not valid: {Redaction.Shorten(e.Message, 300)}", e);
             }
             // The bytes were checked against Docker-Content-Digest and a digest reference by what the body is; parsed with the
             // Content-Type, a body it contradicts fails above, so the manifest is the kind whose digest was checked.

@@ -43,7 +43,7 @@ namespace MobyDistribution.Transport
             var kind = Classify(status, errors, response);
             // The server's words, however many errors it lists, take at most MaxDetailChars of the message (all are in Errors).
             var detail = errors.Count > 0 ? Truncate(string.Join("; ", errors.Select(e => e.ToString())), MaxDetailChars) : plainText;
-            var message = $"{context}: the registry answered {status} {response.ReasonPhrase}"
+            var message = $"{context}: the registry answered {status} {Redaction.Shorten(Redaction.Text(response.ReasonPhrase), 100)}"
                 + (string.IsNullOrEmpty(detail) ? string.Empty : $" ({detail})")
                 + $" [{method} {url}]";
             var retried = RegistryTransport.RetryNote(response);
