@@ -38,7 +38,7 @@ namespace MobyDistribution.Core.Tests
         {
             var path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "moby-smallfs-" + Guid.NewGuid().ToString("N").Substring(0, 12));
             Directory.CreateDirectory(path);
-            var (code, output) = Run("mount", $"-t tmpfs -o size={mebibytes}m tmpfs {path}");
+            var (code, output) = Run("mount", "-t", "tmpfs", "-o", $"size={mebibytes}m", "tmpfs", path);
             if (code != 0)
             {
                 Directory.Delete(path);
@@ -65,11 +65,13 @@ namespace MobyDistribution.Core.Tests
             try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
         }
 
-        private static (int Code, string Output) Run(string file, string arguments)
+        private static (int Code, string Output) Run(string file, params string[] arguments)
         {
             try
             {
-                using var process = Process.Start(new ProcessStartInfo(file, arguments) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false })!;
+                var start = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+                foreach (var a in arguments) start.ArgumentList.Add(a);
+                using var process = Process.Start(start)!;
                 var output = process.StandardError.ReadToEnd() + process.StandardOutput.ReadToEnd();
                 process.WaitForExit();
                 return (process.ExitCode, output);

@@ -63,13 +63,20 @@ Describe 'Writing onto a full disk' {
         $free | Should -BeGreaterThan 1900KB
     }
 
-    It 'Export-DockerImage of an OCI layout, a folder or a tar, leaves nothing' {
+    It 'Export-DockerImage of an OCI layout, a folder or a tar, leaves nothing, and -Force keeps the layout it was to replace' {
         Skip-WithoutTmpfs
         Export-DockerImage "$Reg/full/big:v1" (Join-Path $Disk 'layout') -Format OciLayout -ErrorVariable failed -ErrorAction SilentlyContinue
         $failed[0].FullyQualifiedErrorId | Should -BeLike 'ImageWriteFailed*'
         Export-DockerImage "$Reg/full/big:v1" (Join-Path $Disk 'layout.tar') -Format OciLayout -ErrorVariable failedTar -ErrorAction SilentlyContinue
         $failedTar[0].FullyQualifiedErrorId | Should -BeLike 'ImageWriteFailed*'
         Get-Leftover | Should -BeNullOrEmpty
+
+        $old = New-Item -ItemType Directory -Path (Join-Path $Disk 'old')
+        'keep me' | Set-Content (Join-Path $old 'index.json')
+        Export-DockerImage "$Reg/full/big:v1" $old.FullName -Format OciLayout -Force -ErrorVariable failedForce -ErrorAction SilentlyContinue
+        $failedForce[0].FullyQualifiedErrorId | Should -BeLike 'ImageWriteFailed*'
+        Get-Content (Join-Path $old 'index.json') | Should -Be 'keep me'
+        Get-Leftover -Keep 'old', 'index.json' | Should -BeNullOrEmpty
     }
 
     It 'Save-ImageBlob of a layer larger than the disk leaves neither the file nor a .partial' {
