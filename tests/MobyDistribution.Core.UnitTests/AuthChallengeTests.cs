@@ -122,6 +122,41 @@ namespace MobyDistribution.Core.UnitTests
             Assert.True(Scopes.Covers(new[] { "repository:a:pull" }, new string[0]));
         }
 
+        private static AuthChallenge Challenge(string scopes, string? error = "insufficient_scope") => Assert.Single(AuthChallenge.Parse(new[]
+        {
+            "Bearer realm=\"https://t/token\",service=\"s\",scope=\"" + scopes + "\"" + (error == null ? string.Empty : ",error=\"" + error + "\""),
+        }));
+
+        [Fact]
+        public void ForToken_TakesAFewChallengeScopesAlongWithTheRequests_OnlyWhenRefusedForInsufficientScope()
+        {
+            var request = new[] { "repository:a:pull" };
+            var challenge = Challenge("repository:a:pull,push repository:b:pull");
+            Assert.Equal(new[] { "repository:a:pull,push", "repository:b:pull" }, Scopes.ForToken(request, challenge, refused: true, null));
+            Assert.Equal(request, Scopes.ForToken(request, challenge, refused: false, null));
+            Assert.Equal(request, Scopes.ForToken(request, Challenge("repository:b:pull", error: null), refused: true, null));
+            Assert.Equal(new[] { "repository:b:pull" }, Scopes.ForToken(new string[0], Challenge("repository:b:pull", error: null), refused: false, null));
+        }
+
+        [Fact]
+        public void ForToken_CapsTheScopesOfAFloodingChallenge_LogsTheRest_AndNeverDropsTheRequests()
+        {
+            // The request's scope is longer than the whole budget and comes last in the challenge: it is still asked for.
+            var own = "repository:" + new string('x', Scopes.MaxChallengeScopeChars) + ":pull";
+            var flood = string.Join(" ", Enumerable.Range(0, 2300).Select(i => $"repository:n{i}:pull")) + " " + own;
+            var logged = new System.Collections.Generic.List<string>();
+            var wanted = Scopes.ForToken(new[] { own }, Challenge(flood), refused: true, logged.Add);
+            Assert.Contains(own, wanted);
+            Assert.Equal(Scopes.MaxChallengeScopes + 1, wanted.Count);
+            Assert.Equal("The registry's challenge names 2300 scopes besides the request's; took 32 (" + wanted.Where(w => w != own).Sum(w => w.Length) + " characters) and ignored the other 2268.", Assert.Single(logged));
+
+            // Few but huge scopes are held to the character budget.
+            var huge = string.Join(" ", Enumerable.Range(0, 10).Select(i => "repository:" + i + new string('y', 1500) + ":pull"));
+            var fromHuge = Scopes.ForToken(new string[0], Challenge(huge, error: null), refused: false, null);
+            Assert.True(fromHuge.Sum(w => w.Length) <= Scopes.MaxChallengeScopeChars);
+            Assert.NotEmpty(fromHuge);
+        }
+
         [Fact]
         public void RequestScopes_HaveTheRegistryShape()
         {

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using MobyDistribution.Transport;
 using Xunit;
 
@@ -50,6 +51,23 @@ namespace MobyDistribution.Core.UnitTests
             Assert.Equal("/v2/a/blobs/uploads/u?_state=REDACTED", Redaction.Url("/v2/a/blobs/uploads/u?_state=abc"));
             Assert.Equal("/v2/a/tags/list", Redaction.Url("/v2/a/tags/list"));
             Assert.Equal(string.Empty, Redaction.Url((string?)null));
+        }
+
+        [Fact]
+        public void LongUrls_AreShortenedInTheMiddle_AfterRedaction()
+        {
+            var scopes = string.Join("&", Enumerable.Range(0, 2300).Select(i => $"scope=repository%3An{i}%3Apull"));
+            var url = "https://auth.example/" + new string('p', 500) + "/token?account=s3cr3t&" + scopes + "&service=last";
+            string shown = Redaction.Url(url);
+            Assert.True(shown.Length <= Redaction.MaxShownPath + Redaction.MaxShownQuery, shown);
+            Assert.StartsWith("https://auth.example/ppp", shown);
+            Assert.Contains("…", shown);
+            Assert.Contains("?account=REDACTED&scope=repository%3An0%3Apull", shown);
+            Assert.EndsWith("&service=last", shown);
+            Assert.DoesNotContain("s3cr3t", shown);
+            Assert.True(Redaction.Text("failed: " + url).Length < 500);
+            // Short ones are left whole.
+            Assert.Equal("https://auth.example/token?service=reg&scope=repository:a:pull", Redaction.Url("https://auth.example/token?service=reg&scope=repository:a:pull"));
         }
 
         [Fact]

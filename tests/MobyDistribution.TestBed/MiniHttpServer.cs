@@ -9,7 +9,7 @@ using System.Threading.Tasks;
 
 namespace MobyDistribution.TestBed
 {
-    internal sealed class MiniHttpRequest
+    public sealed class MiniHttpRequest
     {
         public string Method { get; init; } = "";
         public string Target { get; init; } = "";
@@ -35,11 +35,14 @@ namespace MobyDistribution.TestBed
         private static string Decode(string s) => Uri.UnescapeDataString(s.Replace('+', ' '));
     }
 
-    internal sealed class MiniHttpResponse
+    public sealed class MiniHttpResponse
     {
         public int Status { get; set; } = 200;
         public Dictionary<string, string> Headers { get; } = new(StringComparer.OrdinalIgnoreCase);
         public byte[] Body { get; set; } = Array.Empty<byte>();
+
+        /// <summary>The reason phrase of the status line; null for the usual one.</summary>
+        public string? Reason { get; set; }
 
         public static MiniHttpResponse Json(int status, string json)
         {
@@ -53,7 +56,7 @@ namespace MobyDistribution.TestBed
     /// A minimal HTTP/1.1 server on a loopback TcpListener bound to port 0 (no port race). One request per
     /// connection (it answers with Connection: close), which every client handles.
     /// </summary>
-    internal sealed class MiniHttpServer : IDisposable
+    public sealed class MiniHttpServer : IDisposable
     {
         private readonly TcpListener _listener;
         private readonly Func<MiniHttpRequest, MiniHttpResponse> _handler;
@@ -134,7 +137,7 @@ namespace MobyDistribution.TestBed
         private static async Task WriteResponse(NetworkStream stream, MiniHttpRequest request, MiniHttpResponse response, CancellationToken ct)
         {
             var sb = new StringBuilder();
-            sb.Append("HTTP/1.1 ").Append(response.Status).Append(' ').Append(Reason(response.Status)).Append("\r\n");
+            sb.Append("HTTP/1.1 ").Append(response.Status).Append(' ').Append(response.Reason ?? Reason(response.Status)).Append("\r\n");
             foreach (var h in response.Headers) sb.Append(h.Key).Append(": ").Append(h.Value).Append("\r\n");
             sb.Append("Content-Length: ").Append(response.Body.Length).Append("\r\n");
             sb.Append("Connection: close\r\n\r\n");

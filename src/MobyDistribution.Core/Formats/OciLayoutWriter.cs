@@ -128,7 +128,7 @@ namespace MobyDistribution.Formats
             }
             else
             {
-                File.WriteAllBytes(Path.Combine(_directory!, "index.json"), index);
+                AtomicFile.WriteAllBytes(Path.Combine(_directory!, "index.json"), index, overwrite: true);
             }
             _finished = true;
         }
@@ -143,7 +143,7 @@ namespace MobyDistribution.Formats
             _started = true;
             var layout = Encoding.UTF8.GetBytes("{\"imageLayoutVersion\":\"1.0.0\"}");
             if (_tar != null) await _tar.WriteFileAsync("oci-layout", layout, null, cancellationToken).ConfigureAwait(false);
-            else File.WriteAllBytes(Path.Combine(_directory!, "oci-layout"), layout);
+            else AtomicFile.WriteAllBytes(Path.Combine(_directory!, "oci-layout"), layout, overwrite: true);
         }
 
         private static Descriptor Strip(Descriptor d) => new Descriptor(d.MediaType, d.Digest, d.Size) { Annotations = d.Annotations, Platform = d.Platform, ArtifactType = d.ArtifactType };

@@ -62,36 +62,66 @@ namespace MobyDistribution.IO
             return new AtomicFile(full, temp, stream, overwrite);
         }
 
-        /// <summary>Flushes and renames the temporary file into place.</summary>
+        /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> whole or not at all (see <see cref="Create"/>).</summary>
+        public static void WriteAllBytes(string path, byte[] bytes, bool overwrite)
+        {
+            using var file = Create(path, overwrite);
+            file.Stream.Write(bytes, 0, bytes.Length);
+            file.Commit();
+        }
+
+        /// <summary>
+        /// Flushes and renames the temporary file into place. When that fails (a full disk on the last flush, a rename refused),
+        /// the temporary file is removed before the exception goes on: only the destination as it was remains.
+        /// </summary>
         public void Commit()
         {
             if (_committed) return;
-            _writer.EndBackgroundFlushes();
-            _stream.Flush(true);
-            _stream.Dispose();
-            if (File.Exists(Path))
+            try
             {
-                if (!Overwrite) throw new IOException($"'{Path}' appeared while it was being written; it was left as it is.");
-                File.Replace(TempPath, Path, null);
+                _writer.EndBackgroundFlushes();
+                _stream.Flush(true);
+                _stream.Dispose();
+                if (File.Exists(Path))
+                {
+                    if (!Overwrite) throw new IOException($"'{Path}' appeared while it was being written; it was left as it is.");
+                    File.Replace(TempPath, Path, null);
+                }
+                else
+                {
+                    File.Move(TempPath, Path);
+                }
             }
-            else
+            catch
             {
-                File.Move(TempPath, Path);
+                Discard();
+                throw;
             }
             _committed = true;
         }
 
+        /// <summary>Deletes the temporary file unless it was committed.</summary>
         public void Dispose()
         {
-            _writer.EndBackgroundFlushes();
-            _stream.Dispose();
-            if (!_committed)
-            {
-                try { File.Delete(TempPath); }
-                catch (IOException) { }
-                catch (UnauthorizedAccessException) { }
-            }
+            if (!_committed) Discard();
         }
+
+        /// <summary>
+        /// Closes and deletes the temporary file. Its content is thrown away, so closing must not fail: a full disk makes the
+        /// close flush the buffered tail and fail again, and that failure (which says nothing new) must not keep the delete from
+        /// running, nor replace the error the caller is already handling.
+        /// </summary>
+        private void Discard()
+        {
+            try { _writer.EndBackgroundFlushes(); }
+            catch (Exception e) when (IsFileError(e)) { }
+            try { _stream.Dispose(); }
+            catch (Exception e) when (IsFileError(e)) { }
+            try { File.Delete(TempPath); }
+            catch (Exception e) when (IsFileError(e)) { }
+        }
+
+        private static bool IsFileError(Exception e) => e is IOException || e is UnauthorizedAccessException || e is NotSupportedException;
 
         /// <summary>
         /// The file stream, plus a flush to disk in the background every <see cref="BackgroundFlushBytes"/> written (one at a time,

@@ -21,8 +21,16 @@ namespace MobyDistribution.Manifests
             FsLayers = (doc.FsLayers ?? new List<FsLayer>()).Select(l => l.BlobSum ?? throw new InvalidDataException("A schema1 fsLayer has no blobSum.")).ToList();
             History = (doc.History ?? new List<V1History>()).Select(h => h.V1Compatibility ?? string.Empty).ToList();
             IsSigned = doc.Signatures.HasValue && doc.Signatures.Value.ValueKind == JsonValueKind.Array;
-            if (IsSigned) Digest = Digest.Compute(SignedPayload(raw, doc.Signatures!.Value));
+            if (IsSigned)
+            {
+                _payload = SignedPayload(raw, doc.Signatures!.Value);
+                Digest = Digest.Compute(_payload);
+            }
         }
+
+        private readonly byte[]? _payload;
+
+        internal override byte[] DigestedBytes => _payload ?? base.DigestedBytes;
 
         public string? Name { get; }
         public string? Tag { get; }

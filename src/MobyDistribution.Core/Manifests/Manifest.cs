@@ -17,6 +17,9 @@ namespace MobyDistribution.Manifests
         /// <summary>Manifests larger than this are refused, as registries refuse them.</summary>
         public const int MaxSize = 4 * 1024 * 1024;
 
+        /// <summary>The longest media type accepted in a descriptor (RFC 6838 allows 127 characters each for type and subtype).</summary>
+        internal const int MaxMediaTypeLength = 255;
+
         private readonly byte[] _raw;
 
         private protected Manifest(byte[] raw, string mediaType, int schemaVersion, IReadOnlyDictionary<string, string>? annotations)
@@ -47,6 +50,9 @@ namespace MobyDistribution.Manifests
         public byte[] GetRawBytes() => (byte[])_raw.Clone();
 
         internal byte[] RawBytes => _raw;
+
+        /// <summary>The bytes <see cref="Digest"/> is over: the raw bytes, or a signed schema1 manifest's payload without signatures.</summary>
+        internal virtual byte[] DigestedBytes => _raw;
 
         /// <summary>The exact bytes as UTF-8 text.</summary>
         public string RawText => Encoding.UTF8.GetString(_raw);
@@ -107,7 +113,7 @@ namespace MobyDistribution.Manifests
                     if (doc.SchemaVersion != 1) throw new InvalidDataException("A schema1 manifest must have schemaVersion 1.");
                     return new DockerManifestV1(raw, mediaType, doc);
                 default:
-                    throw new InvalidDataException($"Manifest media type '{mediaType}' is not one this client reads.");
+                    throw new InvalidDataException($"Manifest media type '{Transport.Redaction.Shorten(mediaType, MaxMediaTypeLength)}' is not one this client reads.");
             }
         }
 
@@ -124,6 +130,9 @@ namespace MobyDistribution.Manifests
                 if (d.Digest == null) throw new InvalidDataException("A descriptor in the manifest has no digest.");
                 if (d.Size < 0) throw new InvalidDataException($"Descriptor {d.Digest} has a negative size.");
                 if (string.IsNullOrEmpty(d.MediaType)) throw new InvalidDataException($"Descriptor {d.Digest} has no media type.");
+                // Media types end up in messages and file names: one that is a page long is not a media type but an attack.
+                if (d.MediaType.Length > MaxMediaTypeLength)
+                    throw new InvalidDataException($"Descriptor {d.Digest} has a media type of {d.MediaType.Length} characters; at most {MaxMediaTypeLength} are accepted.");
             }
         }
 

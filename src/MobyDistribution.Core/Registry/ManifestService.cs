@@ -35,12 +35,10 @@ namespace MobyDistribution.Registry
             try { manifest = Manifest.Parse(content.Bytes, content.MediaType); }
             catch (InvalidDataException e)
             {
-                throw new RegistryException(RegistryErrorKind.Protocol, $"The manifest {Describe(repository, reference)} is not valid: {e.Message}", e);
+                throw new RegistryException(RegistryErrorKind.Protocol, $"The manifest {Describe(repository, reference)} is not valid: {Redaction.Shorten(e.Message, 300)}", e);
             }
-            if (content.HeaderDigest != null && content.HeaderDigest != manifest.Digest && manifest is DockerManifestV1)
-                throw new DigestMismatchException($"The schema1 manifest {Describe(repository, reference)} does not match the digest the registry gave.", content.HeaderDigest, manifest.Digest);
-            if (Digest.TryParse(reference, out var pinned) && pinned != manifest.Digest && !(manifest is DockerManifestV1 && content.Digest == pinned))
-                throw new DigestMismatchException($"The manifest {Describe(repository, reference)} does not match its digest (it is {manifest.Digest}).", pinned, manifest.Digest);
+            // The bytes were checked against Docker-Content-Digest and a digest reference by what the body is; parsed with the
+            // Content-Type, a body it contradicts fails above, so the manifest is the kind whose digest was checked.
             manifest.AttachSource(ImageReference.Create(_client.Endpoint.Registry, repository));
             return manifest;
         }
@@ -75,21 +73,24 @@ namespace MobyDistribution.Registry
             }
             var mediaType = MediaTypes.Normalize(response.Content.Headers.ContentType?.ToString()) ?? string.Empty;
             var headerDigest = HeaderDigest(response, repository, reference);
-            var algorithm = headerDigest?.Algorithm ?? (Digest.TryParse(reference, out var r) ? r.Algorithm : "sha256");
-            var digest = Compute(body, algorithm);
-            bool schema1 = MediaTypes.IsSchema1(mediaType) || (mediaType.Length == 0 && LooksLikeSchema1(body));
-            if (headerDigest != null && headerDigest != digest && !schema1)
+            // What the body is decides how it is digested, never the Content-Type (a server that names schema1 for another body
+            // must not get its Docker-Content-Digest skipped): only a body that really is a signed schema1 manifest is known by
+            // the digest of its payload without signatures, as the registry computes it; every other by the digest of its bytes.
+            var digested = ParseBody(body)?.DigestedBytes ?? body;
+            var pinned = Digest.TryParse(reference, out var p) ? p : null;
+            var digest = Compute(digested, headerDigest?.Algorithm ?? pinned?.Algorithm ?? "sha256");
+            if (headerDigest != null && headerDigest != digest)
                 throw new DigestMismatchException($"The manifest {Describe(repository, reference)} does not match the Docker-Content-Digest the registry sent ({headerDigest}; the body is {digest}).", headerDigest, digest, Redaction.Url(response.RequestMessage?.RequestUri));
-            if (Digest.TryParse(reference, out var pinned) && pinned != digest && !(schema1 && headerDigest == pinned))
+            if (pinned != null && pinned != (pinned.Algorithm == digest.Algorithm ? digest : Compute(digested, pinned.Algorithm)))
                 throw new DigestMismatchException($"The manifest {Describe(repository, reference)} does not match its digest (the body is {digest}).", pinned, digest);
-            // A signed schema1 manifest is known by the digest of its payload, which the registry names.
-            return new ManifestContent(body, mediaType, schema1 && headerDigest != null ? headerDigest : digest, headerDigest);
+            return new ManifestContent(body, mediaType, digest, headerDigest);
         }
 
-        private static bool LooksLikeSchema1(byte[] body)
+        /// <summary>The body as its own <c>mediaType</c> or shape says (the Content-Type is not asked); null when it is no manifest this client reads.</summary>
+        private static Manifest? ParseBody(byte[] body)
         {
-            try { return Manifest.Parse(body) is DockerManifestV1; }
-            catch (InvalidDataException) { return false; }
+            try { return Manifest.Parse(body); }
+            catch (InvalidDataException) { return null; }
         }
 
         private static Digest Compute(byte[] body, string algorithm)

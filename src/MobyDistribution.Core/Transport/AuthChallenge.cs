@@ -118,6 +118,38 @@ namespace MobyDistribution.Transport
 
         public const string Catalog = "registry:catalog:*";
 
+        /// <summary>The most scopes taken from one challenge (registries name one or two; docker's client takes them all).</summary>
+        internal const int MaxChallengeScopes = 32;
+
+        /// <summary>The most characters the scopes taken from one challenge may add up to.</summary>
+        internal const int MaxChallengeScopeChars = 4096;
+
+        /// <summary>
+        /// The scopes to ask a token for: the request's own and, when the registry refused them for insufficient_scope (or the
+        /// request names none), those the challenge names. A challenge is the server's text: at most <see cref="MaxChallengeScopes"/>
+        /// of its scopes and <see cref="MaxChallengeScopeChars"/> characters are taken, so that it cannot blow up the token request
+        /// (and every message that shows its URL); the rest are logged as ignored. The request's own scopes are never dropped.
+        /// </summary>
+        public static IReadOnlyList<string> ForToken(IReadOnlyList<string> requestScopes, AuthChallenge challenge, bool refused, Action<string>? log)
+        {
+            bool askedForMore = refused && string.Equals(challenge.Error, "insufficient_scope", StringComparison.OrdinalIgnoreCase);
+            if (!askedForMore && requestScopes.Count > 0) return Merge(requestScopes);
+            var taken = new List<string>(requestScopes);
+            var seen = new HashSet<string>(requestScopes, StringComparer.Ordinal);
+            int count = 0, chars = 0, ignored = 0;
+            foreach (var scope in challenge.Scopes)
+            {
+                if (!seen.Add(scope)) continue;
+                if (count >= MaxChallengeScopes || chars + scope.Length > MaxChallengeScopeChars) { ignored++; continue; }
+                taken.Add(scope);
+                count++;
+                chars += scope.Length;
+            }
+            if (ignored > 0)
+                log?.Invoke($"The registry's challenge names {count + ignored} scopes besides the request's; took {count} ({chars} characters) and ignored the other {ignored}.");
+            return Merge(taken);
+        }
+
         /// <summary>Union of scopes, actions merged per resource, in a stable order.</summary>
         public static IReadOnlyList<string> Merge(IEnumerable<string> scopes)
         {

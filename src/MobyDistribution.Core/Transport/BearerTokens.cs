@@ -68,10 +68,8 @@ namespace MobyDistribution.Transport
             CancellationToken cancellationToken)
         {
             bool force = freshAfter.HasValue;
-            // An insufficient_scope challenge names what the registry wants: ask for it along with ours, once.
-            var wanted = Scopes.Merge(force && string.Equals(challenge.Error, "insufficient_scope", StringComparison.OrdinalIgnoreCase)
-                ? requestScopes.Concat(challenge.Scopes)
-                : requestScopes.Count == 0 ? challenge.Scopes : requestScopes);
+            // An insufficient_scope challenge names what the registry wants: ask for it along with ours, once (capped).
+            var wanted = Scopes.ForToken(requestScopes, challenge, force, _log);
             await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {

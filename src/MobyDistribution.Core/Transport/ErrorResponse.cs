@@ -16,6 +16,9 @@ namespace MobyDistribution.Transport
     {
         internal const int MaxErrorBodyBytes = 64 * 1024;
 
+        /// <summary>The most characters of the server's error text that go into an exception message.</summary>
+        internal const int MaxDetailChars = 600;
+
         public static async Task<RegistryException> CreateAsync(HttpResponseMessage response, string context, CancellationToken cancellationToken)
         {
             var request = response.RequestMessage;
@@ -38,8 +41,9 @@ namespace MobyDistribution.Transport
                 }
             }
             var kind = Classify(status, errors, response);
-            var detail = errors.Count > 0 ? string.Join("; ", errors.Select(e => e.ToString())) : plainText;
-            var message = $"{context}: the registry answered {status} {response.ReasonPhrase}"
+            // The server's words, however many errors it lists, take at most MaxDetailChars of the message (all are in Errors).
+            var detail = errors.Count > 0 ? Truncate(string.Join("; ", errors.Select(e => e.ToString())), MaxDetailChars) : plainText;
+            var message = $"{context}: the registry answered {status} {Redaction.Shorten(Redaction.Text(response.ReasonPhrase), 100)}"
                 + (string.IsNullOrEmpty(detail) ? string.Empty : $" ({detail})")
                 + $" [{method} {url}]";
             var retried = RegistryTransport.RetryNote(response);

@@ -24,27 +24,43 @@ namespace MobyDistribution.Transport
 
         private static readonly Regex UrlPattern = new Regex(@"https?://[^\s""'<>]+", RegexOptions.Compiled | RegexOptions.IgnoreCase);
 
-        /// <summary>A URL with user info removed and every query value outside a short safe list replaced.</summary>
+        /// <summary>The most characters of scheme, host and path shown; a longer one is cut in the middle.</summary>
+        internal const int MaxShownPath = 200;
+
+        /// <summary>The most characters of a query shown; a longer one (a server can name thousands of scopes) is cut in the middle.</summary>
+        internal const int MaxShownQuery = 200;
+
+        /// <summary>
+        /// A URL with user info removed and every query value outside a short safe list replaced, shortened (with "…" in the
+        /// middle) to at most <see cref="MaxShownPath"/> characters before the query and <see cref="MaxShownQuery"/> of query.
+        /// </summary>
         public static string Url(Uri? uri)
         {
             if (uri == null) return string.Empty;
             if (!uri.IsAbsoluteUri) return Url(uri.OriginalString);
-            var builder = new StringBuilder();
-            builder.Append(uri.Scheme).Append("://").Append(uri.Authority).Append(uri.AbsolutePath);
-            AppendQuery(builder, uri.Query);
-            return builder.ToString();
+            return Shorten(uri.Scheme + "://" + uri.Authority + uri.AbsolutePath, MaxShownPath) + RedactQuery(uri.Query);
         }
 
-        /// <summary>Redacts a URL given as text (absolute or relative).</summary>
+        /// <summary>Redacts (and shortens) a URL given as text (absolute or relative).</summary>
         public static string Url(string? url)
         {
             if (string.IsNullOrEmpty(url)) return string.Empty;
             if (Uri.TryCreate(url, UriKind.Absolute, out var abs) && (abs.Scheme == "http" || abs.Scheme == "https")) return Url(abs);
             int q = url!.IndexOf('?');
-            if (q < 0) return url;
-            var builder = new StringBuilder(url.Substring(0, q));
-            AppendQuery(builder, url.Substring(q));
-            return builder.ToString();
+            if (q < 0) return Shorten(url, MaxShownPath);
+            return Shorten(url.Substring(0, q), MaxShownPath) + RedactQuery(url.Substring(q));
+        }
+
+        /// <summary>
+        /// Cuts <paramref name="text"/> to at most <paramref name="max"/> characters, keeping its start and end around "…".
+        /// Applied after redaction, it only removes characters, so it cannot uncover anything.
+        /// </summary>
+        internal static string Shorten(string text, int max)
+        {
+            if (text.Length <= max) return text;
+            int head = (max - 1) * 2 / 3;
+            int tail = max - 1 - head;
+            return text.Substring(0, head) + "…" + text.Substring(text.Length - tail);
         }
 
         /// <summary>Redacts URLs and Authorization-style credentials in free text (exception messages, bodies).</summary>
@@ -55,11 +71,11 @@ namespace MobyDistribution.Transport
             return UrlPattern.Replace(s, m => Url(m.Value));
         }
 
-        private static void AppendQuery(StringBuilder builder, string query)
+        private static string RedactQuery(string query)
         {
-            if (string.IsNullOrEmpty(query) || query == "?") return;
+            if (string.IsNullOrEmpty(query) || query == "?") return string.Empty;
             var parts = query.TrimStart('?').Split('&');
-            builder.Append('?');
+            var builder = new StringBuilder("?");
             for (int i = 0; i < parts.Length; i++)
             {
                 if (i > 0) builder.Append('&');
@@ -73,6 +89,7 @@ namespace MobyDistribution.Transport
                     builder.Append(SafeQueryKeys.Contains(Uri.UnescapeDataString(key)) ? part.Substring(eq + 1) : Mask);
                 }
             }
+            return Shorten(builder.ToString(), MaxShownQuery);
         }
     }
 }
