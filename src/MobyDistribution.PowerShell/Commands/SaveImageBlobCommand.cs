@@ -181,7 +181,13 @@ namespace MobyDistribution.PowerShell.Commands
                 {
                     await BlobDownloads.DownloadAllAsync(ClientFor, batch, MaxConcurrentDownloads, ct).ConfigureAwait(false);
                     return true;
-                }, () => view.Write(this));
+                }, () =>
+                {
+                    // A blob is done once it has its outcome: the view counts it then, not only at the end of the batch.
+                    for (int i = 0; i < jobs.Count; i++)
+                        if (batch[i].Result != null || batch[i].Error != null) jobs[i].Progress.Finish();
+                    view.Write(this);
+                });
             }
             finally
             {
