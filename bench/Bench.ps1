@@ -41,7 +41,7 @@ param(
     [string[]] $Scenario = @('Copy', 'Export', 'Blob', 'Tags', 'Memory', 'Import', 'Latency'),
     # Latency: what each proxy adds to every request, in milliseconds.
     [int] $LatencyMs = 40,
-    # Latency: the -ThrottleLimit values our copy is also timed with.
+    # Latency: the -ThrottleLimit values our copy is also timed with (from a shell, pass a list inside -Command: pwsh -File reads "1,4" as 14).
     [int[]] $ThrottleLimits = @(1, 2, 4, 6, 8),
     # Latency: the test bed assembly (its FaultProxy); build.ps1 -Task Bench builds it.
     [string] $TestBedPath = (Join-Path $PSScriptRoot '../tests/MobyDistribution.TestBed/bin/Release/net10.0/MobyDistribution.TestBed.dll'),
