@@ -6,7 +6,7 @@
     dotnet pwsh ./build.ps1 -Task Test      builds, runs xUnit (Core unit tier, then Core against registries) and Pester (module), prints 'N passed, N failed'
     dotnet pwsh ./build.ps1 -Task Demo      builds, starts a throwaway local registry and uses the module against it
     dotnet pwsh ./build.ps1 -Task Package   builds and writes a .nupkg of the module to out/
-    dotnet pwsh ./build.ps1 -Task Bench     runs the benchmark against skopeo (bench/)
+    dotnet pwsh ./build.ps1 -Task Bench     runs the benchmark against skopeo (bench/); -Scenario Latency runs one of its scenarios
 #>
 [CmdletBinding()]
 param(
@@ -15,7 +15,9 @@ param(
     [ValidateSet('Release', 'Debug')]
     [string] $Configuration = 'Release',
     # Pester only: run the Pester tests whose file name matches.
-    [string] $PesterFilter = '*'
+    [string] $PesterFilter = '*',
+    # Bench only: the scenarios to run (Copy, Export, Blob, Tags, Memory, Import, Latency); all by default.
+    [string[]] $Scenario
 )
 
 $ErrorActionPreference = 'Stop'
@@ -163,5 +165,15 @@ switch ($Task) {
     'Test' { Invoke-Tests }
     'Demo' { Invoke-Build; & (Join-Path $root 'demo/Demo.ps1') -ModulePath (Join-Path $moduleOut 'MobyDistribution.psd1') }
     'Package' { Invoke-Build; & (Join-Path $root 'build/Package.ps1') -ModuleDirectory $moduleOut -OutputDirectory $out | Out-Null }
-    'Bench' { Invoke-Build; & (Join-Path $root 'bench/Bench.ps1') -ModulePath (Join-Path $moduleOut 'MobyDistribution.psd1') }
+    'Bench' {
+        Invoke-Build
+        # The Latency scenario runs the test bed's FaultProxy in front of both registries.
+        Invoke-Native dotnet @('build', (Join-Path $root 'tests/MobyDistribution.TestBed'), '-c', $Configuration, '-v', 'q', '-clp:ErrorsOnly', '-nologo')
+        $benchArgs = @{
+            ModulePath  = Join-Path $moduleOut 'MobyDistribution.psd1'
+            TestBedPath = Join-Path $root "tests/MobyDistribution.TestBed/bin/$Configuration/net10.0/MobyDistribution.TestBed.dll"
+        }
+        if ($Scenario) { $benchArgs.Scenario = $Scenario }
+        & (Join-Path $root 'bench/Bench.ps1') @benchArgs
+    }
 }

@@ -16,7 +16,13 @@
       3. Save-ImageBlob of the largest layer vs curl -o of the blob URL;
       4. Get-RegistryTag vs skopeo list-tags on a repository with 5,000 tags;
       5. peak resident set of a fresh pwsh during the 1 GiB copy and export, over its idle baseline (bench/Probe.ps1);
-      6. Import-Module time in a fresh pwsh -NoProfile.
+      6. Import-Module time in a fresh pwsh -NoProfile;
+      7. Latency: Copy-RegistryImage vs skopeo copy of a 12-layer image (1-3 MB random layers, a new image for every copy,
+         a new destination repository every time) with each registry behind the test bed's FaultProxy holding every
+         request -LatencyMs (bench/LatencyProxy.ps1, a process of its own); the requests each client sent, from the
+         proxies' logs; and our copy with each of -ThrottleLimits. Needs the test bed built (-TestBedPath). Its results go
+         to a section of their own in results.md (between the bench-latency markers).
+    Only that one:  dotnet pwsh ./build.ps1 -Task Bench -Scenario Latency
     Our cmdlets run in this session, timed with Measure-Command; skopeo and curl are started from this session.
     Registries and fixtures live in a temporary directory that is deleted at the end (unless -KeepWork).
 #>
@@ -31,8 +37,14 @@ param(
     [string] $WorkDirectory,
     # Keep the work directory (fixtures are then reused by the next run with the same -WorkDirectory).
     [switch] $KeepWork,
-    [ValidateSet('Copy', 'Export', 'Blob', 'Tags', 'Memory', 'Import')]
-    [string[]] $Scenario = @('Copy', 'Export', 'Blob', 'Tags', 'Memory', 'Import'),
+    [ValidateSet('Copy', 'Export', 'Blob', 'Tags', 'Memory', 'Import', 'Latency')]
+    [string[]] $Scenario = @('Copy', 'Export', 'Blob', 'Tags', 'Memory', 'Import', 'Latency'),
+    # Latency: what each proxy adds to every request, in milliseconds.
+    [int] $LatencyMs = 40,
+    # Latency: the -ThrottleLimit values our copy is also timed with (from a shell, pass a list inside -Command: pwsh -File reads "1,4" as 14).
+    [int[]] $ThrottleLimits = @(1, 2, 4, 6, 8),
+    # Latency: the test bed assembly (its FaultProxy); build.ps1 -Task Bench builds it.
+    [string] $TestBedPath = (Join-Path $PSScriptRoot '../tests/MobyDistribution.TestBed/bin/Release/net10.0/MobyDistribution.TestBed.dll'),
     # The report; its part between the bench markers is replaced, notes around it are kept. Empty: no report.
     [string] $ResultsPath = (Join-Path $PSScriptRoot 'results.md')
 )
@@ -69,6 +81,16 @@ New-Item -ItemType Directory -Force -Path $snapshot | Out-Null
 Copy-Item -Path (Join-Path (Split-Path $ModulePath) '*') -Destination $snapshot -Recurse
 $ModulePath = Join-Path $snapshot (Split-Path $ModulePath -Leaf)
 $moduleVersion = (Import-PowerShellDataFile $ModulePath).ModuleVersion
+if ('Latency' -in $Scenario) {
+    if (-not (Test-Path $TestBedPath)) { throw "The test bed is not built at ${TestBedPath}: run 'dotnet build tests/MobyDistribution.TestBed -c Release' (build.ps1 -Task Bench does)." }
+    # A snapshot too, for the same reason.
+    $testBedSnapshot = Join-Path $WorkDirectory 'testbed'
+    New-Item -ItemType Directory -Force -Path $testBedSnapshot | Out-Null
+    Copy-Item -Path (Join-Path (Split-Path (Resolve-Path $TestBedPath).Path) 'MobyDistribution.TestBed.*') -Destination $testBedSnapshot -Force
+    $TestBedPath = Join-Path $testBedSnapshot (Split-Path $TestBedPath -Leaf)
+}
+# The big fixtures (and the 5,000 tags) are built and pushed only for the scenarios that use them.
+$needFixtures = @($Scenario | Where-Object { $_ -in 'Copy', 'Export', 'Blob', 'Tags', 'Memory' }).Count -gt 0
 
 # Under 'dotnet pwsh' this process is dotnet itself: a fresh pwsh is 'dotnet pwsh.dll'.
 $pwshExe = [Environment]::ProcessPath
@@ -80,69 +102,72 @@ function Invoke-Probe([string[]] $Arguments) {
     return ($r.Output.Trim() -split "`n")[-1] | ConvertFrom-Json
 }
 
-$regA = $null; $regB = $null
+$regA = $null; $regB = $null; $latencyProxy = $null
 $results = [ordered]@{}
 $raw = [System.Collections.Generic.List[string]]::new()
+$latencyRaw = [System.Collections.Generic.List[string]]::new()
 try {
     #region Fixtures
-    $fixtureDir = Join-Path $WorkDirectory 'fixtures'
-    $marker = Join-Path $fixtureDir "fixtures-$(if ($Quick) { 'quick' } else { 'full' }).json"
-    if (Test-Path $marker) {
-        $fixtures = Get-Content $marker -Raw | ConvertFrom-Json
-        Write-Host 'Reusing the fixture images of an earlier run.'
-    } else {
-        if (Test-Path $fixtureDir) { Remove-Item -Recurse -Force $fixtureDir }
-        New-Item -ItemType Directory -Path $fixtureDir | Out-Null
-        $sw = [System.Diagnostics.Stopwatch]::StartNew()
-        Write-Host 'Building fixture images ...'
-        $tmp = Join-Path $fixtureDir 'tmp'
-        New-Item -ItemType Directory -Path $tmp | Out-Null
+    if ($needFixtures) {
+        $fixtureDir = Join-Path $WorkDirectory 'fixtures'
+        $marker = Join-Path $fixtureDir "fixtures-$(if ($Quick) { 'quick' } else { 'full' }).json"
+        if (Test-Path $marker) {
+            $fixtures = Get-Content $marker -Raw | ConvertFrom-Json
+            Write-Host 'Reusing the fixture images of an earlier run.'
+        } else {
+            if (Test-Path $fixtureDir) { Remove-Item -Recurse -Force $fixtureDir }
+            New-Item -ItemType Directory -Path $fixtureDir | Out-Null
+            $sw = [System.Diagnostics.Stopwatch]::StartNew()
+            Write-Host 'Building fixture images ...'
+            $tmp = Join-Path $fixtureDir 'tmp'
+            New-Item -ItemType Directory -Path $tmp | Out-Null
 
-        $app = Join-Path $fixtureDir 'app'
-        New-LayoutDirectory $app
-        $layers = @()
-        New-FileTreeTar (Join-Path $tmp 'lib.tar') @('/usr/lib') $sizes.Lib
-        $layers += Add-LayerBlob $app (Join-Path $tmp 'lib.tar')
-        New-FileTreeTar (Join-Path $tmp 'share.tar') @('/usr/share') $sizes.Share
-        $layers += Add-LayerBlob $app (Join-Path $tmp 'share.tar')
-        New-FileTreeTar (Join-Path $tmp 'etc.tar') @('/etc') (2 * $MiB)
-        $layers += Add-LayerBlob $app (Join-Path $tmp 'etc.tar')
-        $compressed = ($layers | Measure-Object Size -Sum).Sum
-        $randomBytes = [math]::Max($sizes.MinRandom, $sizes.MinTotal - $compressed)
-        New-RandomTar (Join-Path $tmp 'random.tar') $randomBytes
-        $layers += Add-LayerBlob $app (Join-Path $tmp 'random.tar') -Store
-        Remove-Item (Join-Path $tmp '*.tar')
-        $appDigest = Complete-OciLayout $app $layers 'v1'
+            $app = Join-Path $fixtureDir 'app'
+            New-LayoutDirectory $app
+            $layers = @()
+            New-FileTreeTar (Join-Path $tmp 'lib.tar') @('/usr/lib') $sizes.Lib
+            $layers += Add-LayerBlob $app (Join-Path $tmp 'lib.tar')
+            New-FileTreeTar (Join-Path $tmp 'share.tar') @('/usr/share') $sizes.Share
+            $layers += Add-LayerBlob $app (Join-Path $tmp 'share.tar')
+            New-FileTreeTar (Join-Path $tmp 'etc.tar') @('/etc') (2 * $MiB)
+            $layers += Add-LayerBlob $app (Join-Path $tmp 'etc.tar')
+            $compressed = ($layers | Measure-Object Size -Sum).Sum
+            $randomBytes = [math]::Max($sizes.MinRandom, $sizes.MinTotal - $compressed)
+            New-RandomTar (Join-Path $tmp 'random.tar') $randomBytes
+            $layers += Add-LayerBlob $app (Join-Path $tmp 'random.tar') -Store
+            Remove-Item (Join-Path $tmp '*.tar')
+            $appDigest = Complete-OciLayout $app $layers 'v1'
 
-        $big = Join-Path $fixtureDir 'big'
-        New-LayoutDirectory $big
-        New-RandomTar (Join-Path $tmp 'big.tar') ($sizes.Big - 10KB)
-        $bigLayer = Add-LayerBlob $big (Join-Path $tmp 'big.tar') -Store
-        Remove-Item (Join-Path $tmp 'big.tar')
-        $bigDigest = Complete-OciLayout $big @($bigLayer) 'v1'
+            $big = Join-Path $fixtureDir 'big'
+            New-LayoutDirectory $big
+            New-RandomTar (Join-Path $tmp 'big.tar') ($sizes.Big - 10KB)
+            $bigLayer = Add-LayerBlob $big (Join-Path $tmp 'big.tar') -Store
+            Remove-Item (Join-Path $tmp 'big.tar')
+            $bigDigest = Complete-OciLayout $big @($bigLayer) 'v1'
 
-        $tiny = Join-Path $fixtureDir 'tiny'
-        New-LayoutDirectory $tiny
-        Set-Content -Path (Join-Path $tmp 'hello.txt') -Value 'hello from moby-bench'
-        Invoke-Bash 'tar --create --file="$1" -C "$2" --owner=0 --group=0 --numeric-owner hello.txt' @((Join-Path $tmp 'tiny.tar'), $tmp)
-        $tinyLayer = Add-LayerBlob $tiny (Join-Path $tmp 'tiny.tar')
-        $tinyDigest = Complete-OciLayout $tiny @($tinyLayer) 't0000'
-        Remove-Item -Recurse -Force $tmp
+            $tiny = Join-Path $fixtureDir 'tiny'
+            New-LayoutDirectory $tiny
+            Set-Content -Path (Join-Path $tmp 'hello.txt') -Value 'hello from moby-bench'
+            Invoke-Bash 'tar --create --file="$1" -C "$2" --owner=0 --group=0 --numeric-owner hello.txt' @((Join-Path $tmp 'tiny.tar'), $tmp)
+            $tinyLayer = Add-LayerBlob $tiny (Join-Path $tmp 'tiny.tar')
+            $tinyDigest = Complete-OciLayout $tiny @($tinyLayer) 't0000'
+            Remove-Item -Recurse -Force $tmp
 
-        $fixtures = [pscustomobject]@{
-            App = [pscustomobject]@{ Layout = $app; Digest = $appDigest; Layers = $layers }
-            Big = [pscustomobject]@{ Layout = $big; Digest = $bigDigest; Layers = @($bigLayer) }
-            Tiny = [pscustomobject]@{ Layout = $tiny; Digest = $tinyDigest }
+            $fixtures = [pscustomobject]@{
+                App = [pscustomobject]@{ Layout = $app; Digest = $appDigest; Layers = $layers }
+                Big = [pscustomobject]@{ Layout = $big; Digest = $bigDigest; Layers = @($bigLayer) }
+                Tiny = [pscustomobject]@{ Layout = $tiny; Digest = $tinyDigest }
+            }
+            $fixtures | ConvertTo-Json -Depth 6 | Set-Content $marker
+            Write-Host ("Fixtures built in {0:0.0} s." -f $sw.Elapsed.TotalSeconds)
         }
-        $fixtures | ConvertTo-Json -Depth 6 | Set-Content $marker
-        Write-Host ("Fixtures built in {0:0.0} s." -f $sw.Elapsed.TotalSeconds)
+        $appTotal = ($fixtures.App.Layers | Measure-Object Size -Sum).Sum
+        $largest = $fixtures.App.Layers | Sort-Object Size -Descending | Select-Object -First 1
+        foreach ($l in $fixtures.App.Layers) {
+            Write-Host ("  app layer {0}: {1:0.0} MB compressed, {2:0.0} MB uncompressed" -f $l.Digest.Substring(7, 12), ($l.Size / 1MB), ($l.UncompressedSize / 1MB))
+        }
+        Write-Host ("  app: {0:0.0} MB in {1} layers; big: {2:0.0} MB in 1 layer" -f ($appTotal / 1MB), @($fixtures.App.Layers).Count, ($fixtures.Big.Layers[0].Size / 1MB))
     }
-    $appTotal = ($fixtures.App.Layers | Measure-Object Size -Sum).Sum
-    $largest = $fixtures.App.Layers | Sort-Object Size -Descending | Select-Object -First 1
-    foreach ($l in $fixtures.App.Layers) {
-        Write-Host ("  app layer {0}: {1:0.0} MB compressed, {2:0.0} MB uncompressed" -f $l.Digest.Substring(7, 12), ($l.Size / 1MB), ($l.UncompressedSize / 1MB))
-    }
-    Write-Host ("  app: {0:0.0} MB in {1} layers; big: {2:0.0} MB in 1 layer" -f ($appTotal / 1MB), @($fixtures.App.Layers).Count, ($fixtures.Big.Layers[0].Size / 1MB))
     #endregion
 
     #region Registries
@@ -150,39 +175,43 @@ try {
     $regB = Start-BenchRegistry (Join-Path $WorkDirectory 'registry-b')
     $A = $regA.HostPort; $B = $regB.HostPort
     Write-Host "Source registry $A, destination registry $B"
-    $sw = [System.Diagnostics.Stopwatch]::StartNew()
-    foreach ($f in @(@($fixtures.App.Layout, 'bench/app:v1'), @($fixtures.Big.Layout, 'bench/big:v1'), @($fixtures.Tiny.Layout, 'bench/tags:t0000'))) {
-        $tag = ($f[1] -split ':')[1]
-        Invoke-NativeTimed skopeo @('copy', '--quiet', '--preserve-digests', '--dest-tls-verify=false', "oci:$($f[0]):$tag", "docker://$A/$($f[1])") | Out-Null
-    }
-    # 5,000 tags on one manifest: the same bytes PUT under each tag, 16 requests at a time.
-    $handler = [System.Net.Http.SocketsHttpHandler]::new()
-    $handler.MaxConnectionsPerServer = 16
-    $http = [System.Net.Http.HttpClient]::new($handler)
-    try {
-        $manifestBytes = [System.IO.File]::ReadAllBytes((Join-Path $fixtures.Tiny.Layout ('blobs/sha256/' + $fixtures.Tiny.Digest.Substring(7))))
-        $puts = [System.Collections.Generic.List[System.Threading.Tasks.Task[System.Net.Http.HttpResponseMessage]]]::new()
-        for ($i = 1; $i -lt $sizes.Tags; $i++) {
-            $content = [System.Net.Http.ByteArrayContent]::new($manifestBytes)
-            $content.Headers.ContentType = [System.Net.Http.Headers.MediaTypeHeaderValue]::new('application/vnd.oci.image.manifest.v1+json')
-            $puts.Add($http.PutAsync(('http://{0}/v2/bench/tags/manifests/t{1:d4}' -f $A, $i), $content))
+    if ($needFixtures) {
+        $sw = [System.Diagnostics.Stopwatch]::StartNew()
+        foreach ($f in @(@($fixtures.App.Layout, 'bench/app:v1'), @($fixtures.Big.Layout, 'bench/big:v1'), @($fixtures.Tiny.Layout, 'bench/tags:t0000'))) {
+            $tag = ($f[1] -split ':')[1]
+            Invoke-NativeTimed skopeo @('copy', '--quiet', '--preserve-digests', '--dest-tls-verify=false', "oci:$($f[0]):$tag", "docker://$A/$($f[1])") | Out-Null
         }
-        [System.Threading.Tasks.Task]::WaitAll($puts.ToArray())
-        $bad = @($puts | Where-Object { [int] $_.Result.StatusCode -ne 201 })
-        if ($bad.Count) { throw "$($bad.Count) tag PUTs failed, e.g. $([int] $bad[0].Result.StatusCode)" }
-        foreach ($t in $puts) { $t.Result.Dispose() }
-    } finally { $http.Dispose() }
-    Write-Host ("Fixtures pushed and {0} tags made in {1:0.0} s." -f $sizes.Tags, $sw.Elapsed.TotalSeconds)
+        # 5,000 tags on one manifest: the same bytes PUT under each tag, 16 requests at a time.
+        $handler = [System.Net.Http.SocketsHttpHandler]::new()
+        $handler.MaxConnectionsPerServer = 16
+        $http = [System.Net.Http.HttpClient]::new($handler)
+        try {
+            $manifestBytes = [System.IO.File]::ReadAllBytes((Join-Path $fixtures.Tiny.Layout ('blobs/sha256/' + $fixtures.Tiny.Digest.Substring(7))))
+            $puts = [System.Collections.Generic.List[System.Threading.Tasks.Task[System.Net.Http.HttpResponseMessage]]]::new()
+            for ($i = 1; $i -lt $sizes.Tags; $i++) {
+                $content = [System.Net.Http.ByteArrayContent]::new($manifestBytes)
+                $content.Headers.ContentType = [System.Net.Http.Headers.MediaTypeHeaderValue]::new('application/vnd.oci.image.manifest.v1+json')
+                $puts.Add($http.PutAsync(('http://{0}/v2/bench/tags/manifests/t{1:d4}' -f $A, $i), $content))
+            }
+            [System.Threading.Tasks.Task]::WaitAll($puts.ToArray())
+            $bad = @($puts | Where-Object { [int] $_.Result.StatusCode -ne 201 })
+            if ($bad.Count) { throw "$($bad.Count) tag PUTs failed, e.g. $([int] $bad[0].Result.StatusCode)" }
+            foreach ($t in $puts) { $t.Result.Dispose() }
+        } finally { $http.Dispose() }
+        Write-Host ("Fixtures pushed and {0} tags made in {1:0.0} s." -f $sizes.Tags, $sw.Elapsed.TotalSeconds)
+    }
     #endregion
 
     Import-Module $ModulePath
     $raw.Add("Runs per tool: $Runs timed, after one untimed warm-up each; the order alternates (odd runs ours first).")
 
     # Times ours (Measure-Command, in this session) and theirs (a process started from this session), alternating.
-    function Measure-Pair([string] $Name, [scriptblock] $Prepare, [scriptblock] $Ours, [scriptblock] $Theirs) {
+    # $After (optional) runs after each side, warm-ups included, untimed; the run times go to $Log.
+    function Measure-Pair([string] $Name, [scriptblock] $Prepare, [scriptblock] $Ours, [scriptblock] $Theirs, [scriptblock] $After = { param($side, $i) },
+        [System.Collections.Generic.List[string]] $Log = $script:raw) {
         Write-Host "${Name}: warm-up"
-        & $Prepare 'ours' 0; & $Ours 0 | Out-Null
-        & $Prepare 'theirs' 0; & $Theirs 0 | Out-Null
+        & $Prepare 'ours' 0; & $Ours 0 | Out-Null; & $After 'ours' 0
+        & $Prepare 'theirs' 0; & $Theirs 0 | Out-Null; & $After 'theirs' 0
         $oursTimes = [System.Collections.Generic.List[double]]::new()
         $theirsTimes = [System.Collections.Generic.List[double]]::new()
         for ($i = 1; $i -le $Runs; $i++) {
@@ -194,10 +223,11 @@ try {
                 } else {
                     $theirsTimes.Add((& $Theirs $i).Seconds)
                 }
+                & $After $side $i
             }
             Write-Host ("${Name}: run {0}: ours {1:0.000} s, theirs {2:0.000} s" -f $i, $oursTimes[-1], $theirsTimes[-1])
         }
-        $script:raw.Add(("{0}: ours {1}; theirs {2}" -f $Name, (($oursTimes | ForEach-Object { $_.ToString('0.000') }) -join ', '), (($theirsTimes | ForEach-Object { $_.ToString('0.000') }) -join ', ')))
+        $Log.Add(("{0}: ours {1}; theirs {2}" -f $Name, (($oursTimes | ForEach-Object { $_.ToString('0.000') }) -join ', '), (($theirsTimes | ForEach-Object { $_.ToString('0.000') }) -join ', ')))
         return [pscustomobject]@{ Ours = Get-Stats $oursTimes.ToArray(); Theirs = Get-Stats $theirsTimes.ToArray() }
     }
 
@@ -299,7 +329,80 @@ try {
         $raw.Add("Import-Module ms: " + (($ms | ForEach-Object { $_.ToString('0.0') }) -join ', '))
         $results.Import = [pscustomobject]@{ Ours = Get-Stats $ms.ToArray() }
     }
+
+    if ('Latency' -in $Scenario) {
+        # One image per copy, so that nothing a copy sent can be found (or mounted, or remembered by skopeo's blob-info
+        # cache) by a later one; pushed straight to the source registry, not through the proxy.
+        $latencyLayers = 12
+        $latencyImages = 2 * ($Runs + 1) + $ThrottleLimits.Count * $Runs
+        $sw = [System.Diagnostics.Stopwatch]::StartNew()
+        Write-Host "Latency: building and pushing $latencyImages images of $latencyLayers random layers (1-3 MiB) ..."
+        $layout = Join-Path $WorkDirectory 'latency-image'
+        for ($n = 1; $n -le $latencyImages; $n++) {
+            $image = New-RandomLayerImage $layout $latencyLayers (1 * $MiB) (3 * $MiB) 'v1'
+            Invoke-NativeTimed skopeo @('copy', '--quiet', '--preserve-digests', '--dest-tls-verify=false', "oci:${layout}:v1", "docker://$A/latency/src-${n}:v1") | Out-Null
+            Remove-Item -Recurse -Force $layout
+        }
+        $latencyBytes = ($image.Layers | Measure-Object Size -Sum).Sum
+        Write-Host ("Latency: images pushed in {0:0.0} s ({1:0.0} MB of layers each)." -f $sw.Elapsed.TotalSeconds, ($latencyBytes / 1MB))
+
+        $latencyProxy = Start-LatencyProxy (@($pwshExe) + $pwshPrefix) $TestBedPath "http://$A" "http://$B" $LatencyMs
+        $PA = $latencyProxy.Source; $PB = $latencyProxy.Destination
+        Write-Host "Latency: proxies $PA -> $A and $PB -> $B, $LatencyMs ms before every request"
+        $profileLog = Join-Path $WorkDirectory 'latency-requests.log'
+        $script:nextImage = 0
+        $script:latencyCounts = @{ ours = [System.Collections.Generic.List[object]]::new(); theirs = [System.Collections.Generic.List[object]]::new() }
+        # Each copy takes the next image and a destination repository of its own.
+        function Get-NextLatencyImage { $script:nextImage++; return $script:nextImage }
+
+        $results.Latency = Measure-Pair 'Latency' {
+            param($side, $i)
+            Get-LatencyProxyCounts $latencyProxy | Out-Null
+        } {
+            param($i)
+            $n = Get-NextLatencyImage
+            Copy-RegistryImage -Source "$PA/latency/src-${n}:v1" -Destination "$PB/latency/ours-${n}:v1"
+        } {
+            param($i)
+            $n = Get-NextLatencyImage
+            Invoke-NativeTimed skopeo @('copy', '--quiet', '--src-tls-verify=false', '--dest-tls-verify=false', "docker://$PA/latency/src-${n}:v1", "docker://$PB/latency/skopeo-${n}:v1")
+        } {
+            param($side, $i)
+            # The requests of the last timed run of each are kept whole, for reading where the round trips go.
+            $file = if ($i -eq $Runs) { $profileLog } else { '' }
+            if ($file) { Add-Content -Path $profileLog -Value "# $side, run $i" }
+            $c = Get-LatencyProxyCounts $latencyProxy $file
+            if ($i -gt 0) { $script:latencyCounts[$side].Add($c) }
+        } $latencyRaw
+
+        # Our copy with each -ThrottleLimit; the order of the values rotates from run to run.
+        $sweep = [ordered]@{}
+        foreach ($t in $ThrottleLimits) { $sweep[[string] $t] = [pscustomobject]@{ Times = [System.Collections.Generic.List[double]]::new(); Counts = [System.Collections.Generic.List[object]]::new() } }
+        for ($i = 1; $i -le $Runs; $i++) {
+            $k = ($i - 1) % $ThrottleLimits.Count
+            $order = @($ThrottleLimits | Select-Object -Skip $k) + @($ThrottleLimits | Select-Object -First $k)
+            foreach ($t in $order) {
+                $n = Get-NextLatencyImage
+                Get-LatencyProxyCounts $latencyProxy | Out-Null
+                $seconds = (Measure-Command { Copy-RegistryImage -Source "$PA/latency/src-${n}:v1" -Destination "$PB/latency/throttle$t-${n}:v1" -ThrottleLimit $t | Out-Null }).TotalSeconds
+                $sweep[[string] $t].Times.Add($seconds)
+                $sweep[[string] $t].Counts.Add((Get-LatencyProxyCounts $latencyProxy))
+            }
+            Write-Host ("Latency -ThrottleLimit, run {0}: {1}" -f $i, (($ThrottleLimits | ForEach-Object { '{0}: {1:0.000} s' -f $_, $sweep[[string] $_].Times[-1] }) -join ', '))
+        }
+        foreach ($t in $ThrottleLimits) {
+            $latencyRaw.Add(("Latency -ThrottleLimit {0}: {1}" -f $t, (($sweep[[string] $t].Times | ForEach-Object { $_.ToString('0.000') }) -join ', ')))
+        }
+        $results.Latency | Add-Member -NotePropertyName Counts -NotePropertyValue $script:latencyCounts
+        $results.Latency | Add-Member -NotePropertyName Sweep -NotePropertyValue $sweep
+        $results.Latency | Add-Member -NotePropertyName LayerBytes -NotePropertyValue $latencyBytes
+        $results.Latency | Add-Member -NotePropertyName Layers -NotePropertyValue $latencyLayers
+        Stop-LatencyProxy $latencyProxy
+        $latencyProxy = $null
+        if ($KeepWork) { Write-Host "Latency: the requests of the last timed runs are in $profileLog" }
+    }
 } finally {
+    Stop-LatencyProxy $latencyProxy
     Stop-BenchRegistry $regA
     Stop-BenchRegistry $regB
     if (-not $KeepWork) {
@@ -318,12 +421,12 @@ $rows = [System.Collections.Generic.List[object]]::new()
 function Add-Row([string] $What, [string] $Ours, [string] $Theirs, [string] $Ratio, [string] $Target, [Nullable[bool]] $Met) {
     $rows.Add([pscustomobject]@{ Scenario = $What; Ours = $Ours; Reference = $Theirs; Ratio = $Ratio; Target = $Target; Met = if ($null -eq $Met) { '' } elseif ($Met) { 'yes' } else { 'NO' } })
 }
-$pairs = @(
+$pairs = if (-not $needFixtures) { @() } else { @(
     @('Copy', ('Copy-RegistryImage vs skopeo copy docker→docker ({0:0} MB)' -f ($appTotal / 1MB)), 0.8),
     @('Export', 'Export-DockerImage vs skopeo copy → docker-archive', 0.8),
     @('Blob', ('Save-ImageBlob vs curl -o ({0:0} MB layer)' -f ($largest.Size / 1MB)), 1.2),
     @('Tags', ('Get-RegistryTag vs skopeo list-tags ({0} tags)' -f $sizes.Tags), 1.0)
-)
+) }
 foreach ($p in $pairs) {
     if (-not $results.Contains($p[0])) { continue }
     $r = $results[$p[0]]
@@ -345,9 +448,79 @@ $table = @(
     '|---|---|---|---|---|---|'
     foreach ($r in $rows) { "| $($r.Scenario) | $($r.Ours) | $($r.Reference) | $($r.Ratio) | $($r.Target) | $($r.Met) |" }
 )
-Write-Host ''
-$table | ForEach-Object { Write-Host $_ }
-Write-Host ''
+if ($rows.Count -gt 0) {
+    Write-Host ''
+    $table | ForEach-Object { Write-Host $_ }
+    Write-Host ''
+}
+
+# The text of a report section between its markers; the rest of the file is kept.
+function Set-ReportSection([string] $Path, [string] $Marker, [string[]] $Lines) {
+    $text = (@("<!-- ${Marker}:begin (written by bench/Bench.ps1; edit outside these markers) -->") + $Lines + @("<!-- ${Marker}:end -->")) -join "`n"
+    if (Test-Path $Path) {
+        $old = Get-Content $Path -Raw
+        $m = [regex]::Match($old, "(?s)<!-- ${Marker}:begin.*?<!-- ${Marker}:end -->")
+        if ($m.Success) { $text = $old.Substring(0, $m.Index) + $text + $old.Substring($m.Index + $m.Length) }
+        else { $text = $old.TrimEnd() + "`n`n" + $text + "`n" }
+    } else {
+        $text = "# Benchmark: MobyDistribution vs skopeo`n`nRun it with ``dotnet pwsh ./build.ps1 -Task Bench`` (``-Quick`` for a smoke run: ``dotnet pwsh ./bench/Bench.ps1 -ModulePath out/MobyDistribution/MobyDistribution.psd1 -Quick``).`n`n" + $text + "`n"
+    }
+    Set-Content -Path $Path -Value $text.TrimEnd() -Encoding utf8NoBOM
+    Write-Host "Wrote $Path ($Marker)"
+}
+
+# Latency: requests per copy by class, median over the timed runs (a class absent from a run counts 0 there).
+function Get-MedianCounts([object[]] $Takes, [string] $Proxy) {
+    $keys = @($Takes | ForEach-Object { $_.$Proxy.Counts.PSObject.Properties.Name } | Sort-Object -Unique)
+    $m = [ordered]@{}
+    $m['all requests'] = (Get-Stats @($Takes | ForEach-Object { [double] $_.$Proxy.Requests }))
+    $m['connections opened'] = (Get-Stats @($Takes | ForEach-Object { [double] $_.$Proxy.Connections }))
+    foreach ($k in $keys) {
+        $m[$k] = Get-Stats @($Takes | ForEach-Object { $c = $_.$Proxy.Counts.PSObject.Properties[$k]; if ($c) { [double] $c.Value } else { 0.0 } })
+    }
+    return $m
+}
+function Format-Count($s) {
+    if ($null -eq $s) { return '0' }
+    if ($s.Min -eq $s.Max) { return $s.Median.ToString('0.#') }
+    return '{0} ({1}–{2})' -f $s.Median.ToString('0.#'), $s.Min.ToString('0'), $s.Max.ToString('0')
+}
+
+$latencyTable = @()
+if ($results.Contains('Latency')) {
+    $L = $results.Latency
+    $ratio = $L.Ours.Median / $L.Theirs.Median
+    $latencyTable += @(
+        '| Scenario | Ours: median (min–max) | skopeo: median (min–max) | Ratio ours/skopeo | Target | Met |'
+        '|---|---|---|---|---|---|'
+        ('| Copy-RegistryImage vs skopeo copy docker→docker, {0} layers ({1:0.0} MB), {2} ms per request | {3} | {4} | {5} | ≤ 0.6 | {6} |' -f `
+                $L.Layers, ($L.LayerBytes / 1MB), $LatencyMs, (Format-Range $L.Ours 's'), (Format-Range $L.Theirs 's'), $ratio.ToString('0.00'), $(if ($ratio -le 0.6) { 'yes' } else { 'NO' }))
+    )
+    $columns = @(
+        @('Ours → destination', (Get-MedianCounts $L.Counts.ours.ToArray() 'Destination')),
+        @('skopeo → destination', (Get-MedianCounts $L.Counts.theirs.ToArray() 'Destination')),
+        @('Ours → source', (Get-MedianCounts $L.Counts.ours.ToArray() 'Source')),
+        @('skopeo → source', (Get-MedianCounts $L.Counts.theirs.ToArray() 'Source'))
+    )
+    $classes = @('all requests', 'connections opened') + @($columns | ForEach-Object { $_[1].Keys } | Where-Object { $_ -notin 'all requests', 'connections opened' } | Sort-Object -Unique)
+    $countTable = @(
+        ('| Per copy (median over the timed runs; min–max when they differ) | ' + (($columns | ForEach-Object { $_[0] }) -join ' | ') + ' |')
+        ('|---|' + (($columns | ForEach-Object { '---' }) -join '|') + '|')
+        foreach ($k in $classes) { "| $k | " + (($columns | ForEach-Object { Format-Count $_[1][$k] }) -join ' | ') + ' |' }
+    )
+    $sweepTable = @(
+        '| Our copy with -ThrottleLimit | Median (min–max) | Ratio to skopeo''s median | Connections to the destination | Requests to the destination |'
+        '|---|---|---|---|---|'
+        foreach ($t in $L.Sweep.Keys) {
+            $st = Get-Stats $L.Sweep[$t].Times.ToArray()
+            $dc = Get-MedianCounts $L.Sweep[$t].Counts.ToArray() 'Destination'
+            "| $t | $(Format-Range $st 's') | $(($st.Median / $L.Theirs.Median).ToString('0.00')) | $(Format-Count $dc['connections opened']) | $(Format-Count $dc['all requests']) |"
+        }
+    )
+    Write-Host ''
+    ($latencyTable + @('') + $countTable + @('') + $sweepTable) | ForEach-Object { Write-Host $_ }
+    Write-Host ''
+}
 
 if ($ResultsPath) {
     $os = (Get-Content /etc/os-release | Where-Object { $_ -like 'PRETTY_NAME=*' }) -replace '^PRETTY_NAME="?|"$', ''
@@ -360,23 +533,25 @@ if ($ResultsPath) {
         "- Machine: $([Environment]::ProcessorCount) CPUs ($cpu), $([math]::Round($memKb / 1MB, 1)) GiB memory, $os, Linux $(uname -r)"
         "- MobyDistribution $moduleVersion; PowerShell $($PSVersionTable.PSVersion) on $([System.Runtime.InteropServices.RuntimeInformation]::FrameworkDescription)"
         "- $skopeoVersion; $registryVersion; $curlVersion"
-        ("- Fixtures: app = {0} gzip layers, {1:0.0} MB compressed / {2:0.0} MB uncompressed ({3}); big = one {4:0} MiB gzip layer of random bytes; tags = {5} tags on one manifest" -f `
-                @($fixtures.App.Layers).Count, ($appTotal / 1MB), (($fixtures.App.Layers | Measure-Object UncompressedSize -Sum).Sum / 1MB),
-            (($fixtures.App.Layers | ForEach-Object { '{0:0.0}/{1:0.0}' -f ($_.Size / 1MB), ($_.UncompressedSize / 1MB) }) -join ', '), ($fixtures.Big.Layers[0].Size / 1MB), $sizes.Tags)
-        "- Run: $(Get-Date -Format 'yyyy-MM-dd HH:mm') UTC$((Get-Date).ToString('zzz')), $(if ($Quick) { '-Quick, ' })$Runs timed runs per tool after a warm-up, order alternating; times are wall clock; MB = 2^20 bytes; the whole bench took $([math]::Round($benchClock.Elapsed.TotalMinutes, 1)) min"
     )
-    $section = @('<!-- bench:begin (written by bench/Bench.ps1; edit outside these markers) -->', '## Latest run', '') + $machine + @('') + $table + @('', '<details><summary>Every run</summary>', '') +
-        ($raw | ForEach-Object { "- $_" }) + @('', '</details>', '<!-- bench:end -->')
-    $text = $section -join "`n"
-    if (Test-Path $ResultsPath) {
-        $old = Get-Content $ResultsPath -Raw
-        $m = [regex]::Match($old, '(?s)<!-- bench:begin.*?<!-- bench:end -->')
-        if ($m.Success) { $text = $old.Substring(0, $m.Index) + $text + $old.Substring($m.Index + $m.Length) }
-        else { $text = $old.TrimEnd() + "`n`n" + $text + "`n" }
-    } else {
-        $text = "# Benchmark: MobyDistribution vs skopeo`n`nRun it with ``dotnet pwsh ./build.ps1 -Task Bench`` (``-Quick`` for a smoke run: ``dotnet pwsh ./bench/Bench.ps1 -ModulePath out/MobyDistribution/MobyDistribution.psd1 -Quick``).`n`n" + $text + "`n"
+    $runLine = "- Run: $(Get-Date -Format 'yyyy-MM-dd HH:mm') UTC$((Get-Date).ToString('zzz')), $(if ($Quick) { '-Quick, ' })$Runs timed runs per tool after a warm-up, order alternating; times are wall clock; MB = 2^20 bytes; the whole bench took $([math]::Round($benchClock.Elapsed.TotalMinutes, 1)) min"
+    # A run of the Latency scenario alone leaves the main section (the other scenarios' latest run) as it was.
+    if ($rows.Count -gt 0) {
+        $fixtureLine = if (-not $needFixtures) { @() } else { ("- Fixtures: app = {0} gzip layers, {1:0.0} MB compressed / {2:0.0} MB uncompressed ({3}); big = one {4:0} MiB gzip layer of random bytes; tags = {5} tags on one manifest" -f `
+                @($fixtures.App.Layers).Count, ($appTotal / 1MB), (($fixtures.App.Layers | Measure-Object UncompressedSize -Sum).Sum / 1MB),
+            (($fixtures.App.Layers | ForEach-Object { '{0:0.0}/{1:0.0}' -f ($_.Size / 1MB), ($_.UncompressedSize / 1MB) }) -join ', '), ($fixtures.Big.Layers[0].Size / 1MB), $sizes.Tags) }
+        Set-ReportSection $ResultsPath 'bench' (@('## Latest run', '') + $machine + @($fixtureLine, $runLine, '') + $table + @('', '<details><summary>Every run</summary>', '') +
+            ($raw | ForEach-Object { "- $_" }) + @('', '</details>'))
     }
-    Set-Content -Path $ResultsPath -Value $text.TrimEnd() -Encoding utf8NoBOM
-    Write-Host "Wrote $ResultsPath"
+    if ($results.Contains('Latency')) {
+        $L = $results.Latency
+        $notes = @(
+            ("- Fixture: a new image for every copy, {0} gzip layers of random bytes, from 1 to 3 MiB each ({1:0.0} MB in all), pushed straight to the source registry; every copy goes to a new destination repository, so nothing can be found there, mounted, or remembered by skopeo's blob-info cache" -f $L.Layers, ($L.LayerBytes / 1MB))
+            "- Latency: each registry behind its own FaultProxy of the test bed (bench/LatencyProxy.ps1, a pwsh of its own) that holds every request $LatencyMs ms once its headers have arrived, then forwards it; opening a connection is not delayed"
+            "- skopeo: ``skopeo copy --src-tls-verify=false --dest-tls-verify=false docker://SOURCE-PROXY/… docker://DESTINATION-PROXY/…``; ours: ``Copy-RegistryImage`` in the bench's session, default -ThrottleLimit; then ours with each -ThrottleLimit, $Runs runs each, the order of the values rotating from run to run"
+        )
+        Set-ReportSection $ResultsPath 'bench-latency' (@('## Latency: latest run', '', "Re-run only this: ``dotnet pwsh ./build.ps1 -Task Bench -Scenario Latency``.", '') + $machine + $notes + @($runLine, '') + $latencyTable + @('') +
+            $countTable + @('') + $sweepTable + @('', '<details><summary>Every run</summary>', '') + ($latencyRaw | ForEach-Object { "- $_" }) + @('', '</details>'))
+    }
 }
 #endregion

@@ -185,6 +185,63 @@ function New-LayoutDirectory([string] $Layout) {
     New-Item -ItemType Directory -Force -Path (Join-Path $Layout 'blobs/sha256') | Out-Null
 }
 
+# An OCI layout of one image tagged $Tag: $Count layers, each a tar of one file of random (incompressible) bytes, stored
+# gzip; their sizes step evenly from $MinBytes to $MaxBytes. Random bytes make every image built distinct.
+function New-RandomLayerImage([string] $Layout, [int] $Count, [long] $MinBytes, [long] $MaxBytes, [string] $Tag) {
+    New-LayoutDirectory $Layout
+    $layers = @()
+    for ($i = 0; $i -lt $Count; $i++) {
+        $bytes = if ($Count -gt 1) { $MinBytes + [long] (($MaxBytes - $MinBytes) * $i / ($Count - 1)) } else { $MinBytes }
+        $tar = Join-Path $Layout "layer$i.tar"
+        New-RandomTar $tar $bytes
+        $layers += Add-LayerBlob $Layout $tar -Store
+        Remove-Item $tar
+    }
+    return [pscustomobject]@{ Digest = (Complete-OciLayout $Layout $layers $Tag); Layers = $layers }
+}
+
+#endregion
+
+#region Latency proxies
+
+# Starts bench/LatencyProxy.ps1 in a fresh pwsh: a FaultProxy in front of each registry, delaying every request by
+# $LatencyMs. Returns the process and the proxies' host:port.
+function Start-LatencyProxy([string[]] $PwshCommand, [string] $TestBedPath, [string] $SourceUrl, [string] $DestinationUrl, [int] $LatencyMs) {
+    $psi = [System.Diagnostics.ProcessStartInfo]::new($PwshCommand[0])
+    foreach ($a in @($PwshCommand | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', (Join-Path $PSScriptRoot 'LatencyProxy.ps1'),
+            '-TestBedPath', $TestBedPath, '-Source', $SourceUrl, '-Destination', $DestinationUrl, '-LatencyMs', [string] $LatencyMs)) { $psi.ArgumentList.Add($a) }
+    $psi.UseShellExecute = $false
+    $psi.RedirectStandardInput = $true
+    $psi.RedirectStandardOutput = $true
+    $process = [System.Diagnostics.Process]::Start($psi)
+    $line = $process.StandardOutput.ReadLine()
+    if (-not $line) { $process.WaitForExit(5000) | Out-Null; throw "bench/LatencyProxy.ps1 did not start (exit code $(if ($process.HasExited) { $process.ExitCode }))." }
+    $ports = $line | ConvertFrom-Json
+    return [pscustomobject]@{ Process = $process; Source = $ports.Source; Destination = $ports.Destination }
+}
+
+# The requests each proxy saw since the last call (see bench/LatencyProxy.ps1); their log lines go to $LogFile if given.
+function Get-LatencyProxyCounts($Proxy, [string] $LogFile) {
+    $Proxy.Process.StandardInput.WriteLine($(if ($LogFile) { "take $LogFile" } else { 'take' }))
+    $Proxy.Process.StandardInput.Flush()
+    $line = $Proxy.Process.StandardOutput.ReadLine()
+    if (-not $line) { throw 'bench/LatencyProxy.ps1 exited.' }
+    $answer = $line | ConvertFrom-Json
+    if ($answer.PSObject.Properties['Error']) { throw "bench/LatencyProxy.ps1: $($answer.Error)" }
+    return $answer
+}
+
+function Stop-LatencyProxy($Proxy) {
+    if ($null -eq $Proxy) { return }
+    try {
+        if (-not $Proxy.Process.HasExited) {
+            $Proxy.Process.StandardInput.WriteLine('quit')
+            $Proxy.Process.StandardInput.Close()
+            if (-not $Proxy.Process.WaitForExit(10000)) { $Proxy.Process.Kill() }
+        }
+    } catch { Write-Warning "Could not stop the latency proxies: $_" }
+}
+
 #endregion
 
 #region Timing

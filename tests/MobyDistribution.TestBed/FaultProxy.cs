@@ -189,12 +189,35 @@ namespace MobyDistribution.TestBed
         public string? Fault { get; internal set; }
         /// <summary>The range the registry answered (response Range or Content-Range header).</summary>
         public string? ResponseRange { get; internal set; }
+        /// <summary>How long the request was held before it was handled (<see cref="FaultProxy.Latency"/>).</summary>
+        public TimeSpan Delay { get; internal set; }
+
+        /// <summary>What the request was for: ping, blob, upload, manifest, tags, catalog, referrers or other (see <see cref="EndpointOf"/>).</summary>
+        public string Endpoint => EndpointOf(Path);
+
+        /// <summary>
+        /// The class of a registry API path: "ping" (/v2/), "upload" (…/blobs/uploads/…), "blob" (…/blobs/DIGEST),
+        /// "manifest" (…/manifests/REF), "tags" (…/tags/list), "catalog" (/v2/_catalog), "referrers", else "other".
+        /// </summary>
+        public static string EndpointOf(string path)
+        {
+            if (path == "/v2/" || path == "/v2") return "ping";
+            if (!path.StartsWith("/v2/", StringComparison.Ordinal)) return "other";
+            if (path == "/v2/_catalog") return "catalog";
+            if (path.Contains("/blobs/uploads", StringComparison.Ordinal)) return "upload";
+            if (path.Contains("/blobs/", StringComparison.Ordinal)) return "blob";
+            if (path.Contains("/manifests/", StringComparison.Ordinal)) return "manifest";
+            if (path.EndsWith("/tags/list", StringComparison.Ordinal)) return "tags";
+            if (path.Contains("/referrers/", StringComparison.Ordinal)) return "referrers";
+            return "other";
+        }
 
         public override string ToString() =>
             $"#{Index} {Time:HH:mm:ss.fff} {Method} {Path}{(HasQuery ? "?…" : "")} auth={AuthorizationScheme ?? "-"}"
             + (Range != null ? $" range={Range}" : "") + (ContentRange != null ? $" content-range={ContentRange}" : "")
             + $" -> {Status}" + (UpstreamStatus != 0 && UpstreamStatus != Status ? $" (registry {UpstreamStatus})" : "")
-            + $" req={RequestBytes} resp={ResponseBytes}" + (Fault != null ? $" fault={Fault}" : "");
+            + $" req={RequestBytes} resp={ResponseBytes}" + (Fault != null ? $" fault={Fault}" : "")
+            + (Delay > TimeSpan.Zero ? $" delay={Delay.TotalMilliseconds:0.###}ms" : "");
     }
 
     /// <summary>Options of a <see cref="FaultProxy"/>.</summary>
@@ -210,7 +233,7 @@ namespace MobyDistribution.TestBed
     /// <summary>
     /// An HTTP/1.1 reverse proxy on a free port in front of a real registry, injecting scripted faults at byte level
     /// (resets, truncation, stalls, flipped bytes, error answers, 429 with Retry-After, redirects to a second server,
-    /// throttling). Bodies are streamed, never buffered whole. The client's Host header is passed on, so the registry
+    /// throttling, a fixed latency per request). Bodies are streamed, never buffered whole. The client's Host header is passed on, so the registry
     /// builds its Location headers for the proxy; any that still name the registry are rewritten. Every request is logged
     /// (<see cref="Log"/>) without its secrets; the secrets it saw go to <see cref="SecretsSeen"/> for leak checks.
     /// </summary>
@@ -226,6 +249,7 @@ namespace MobyDistribution.TestBed
         private readonly X509Certificate2? _certificate;
         private readonly Task _acceptLoop;
         private int _disposed;
+        private int _connections;
 
         private FaultProxy(string upstream, FaultProxyOptions options)
         {
@@ -271,6 +295,21 @@ namespace MobyDistribution.TestBed
 
         /// <summary>Limits every request and response body to this many bytes per second; 0 for no limit.</summary>
         public long BandwidthLimit { get; set; }
+
+        /// <summary>
+        /// Holds every request this long once its headers have arrived, before it is answered or forwarded (a far registry:
+        /// one round trip per request); zero for none. Opening a connection is not delayed. Logged as <see cref="ProxyLogEntry.Delay"/>.
+        /// </summary>
+        public TimeSpan Latency { get; set; }
+
+        /// <summary>Client connections accepted so far.</summary>
+        public int ConnectionsAccepted => Volatile.Read(ref _connections);
+
+        /// <summary>The requests logged so far, counted by method and <see cref="ProxyLogEntry.Endpoint"/>: "HEAD blob" → 12.</summary>
+        public IReadOnlyDictionary<string, int> RequestCounts() =>
+            new SortedDictionary<string, int>(
+                Log.GroupBy(e => e.Method + " " + e.Endpoint, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal),
+                StringComparer.Ordinal);
 
         /// <summary>Adds a rule (checked in the order added); returns it.</summary>
         public FaultRule AddRule(FaultRule rule)
@@ -325,6 +364,7 @@ namespace MobyDistribution.TestBed
                 catch (OperationCanceledException) { return; }
                 catch (ObjectDisposedException) { return; }
                 catch (SocketException) { if (_cts.IsCancellationRequested) return; continue; }
+                Interlocked.Increment(ref _connections);
                 _ = Task.Run(() => ServeConnection(client));
             }
         }
@@ -444,6 +484,12 @@ namespace MobyDistribution.TestBed
         {
             var ct = _cts.Token;
             var entry = NewEntry(head);
+            var latency = Latency;
+            if (latency > TimeSpan.Zero)
+            {
+                entry.Delay = latency;
+                await Task.Delay(latency, ct).ConfigureAwait(false);
+            }
             var active = new List<FaultRule>();
             foreach (var rule in Rules)
                 if (rule.Matches(head.Method, head.Path) && rule.Hit()) active.Add(rule);
