@@ -300,7 +300,8 @@ namespace MobyDistribution.Operations
             var outcomes = new System.Collections.Concurrent.ConcurrentDictionary<Digest, BlobUploadOutcome>();
             using var throttle = new SemaphoreSlim(Math.Max(1, options.ThrottleLimit));
             using var failFast = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var tasks = plan.Blobs.Select(async step =>
+            // The largest first: a big blob started last would run alone at the end.
+            var tasks = plan.Blobs.OrderByDescending(b => b.Size).Select(async step =>
             {
                 if (step.Action == BlobCopyAction.Skip || step.Action == BlobCopyAction.Foreign)
                 {

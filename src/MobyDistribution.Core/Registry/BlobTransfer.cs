@@ -18,7 +18,7 @@ namespace MobyDistribution.Registry
     /// <summary>
     /// The one way a blob moves into a repository, for copy, import, add-layer and sync alike: present? skip; same registry?
     /// mount; otherwise stream it in one PUT and commit. Asking whether it is there and opening the upload session go out
-    /// together, so a missing blob costs two round trips. The whole move is retried within the blob's one retry budget
+    /// together (with the source's GET, for a copy between registries), so a missing blob costs two round trips. The whole move is retried within the blob's one retry budget
     /// (the bytes opened again each time), and the requests inside it draw from that same budget.
     /// </summary>
     public static class BlobTransfer
@@ -33,7 +33,7 @@ namespace MobyDistribution.Registry
             long? size = blob.Size >= 0 ? blob.Size : (long?)null;
             var mountFrom = options?.MountFrom ?? (sameRegistry ? sourceRepository : null);
             return MoveAsync(ct => source.Blobs.OpenReadAsync(sourceRepository, blob.Digest, size, ct), blob, destination, repository,
-                options?.KnownMissing ?? false, mountFrom, progress, cancellationToken);
+                options?.KnownMissing ?? false, mountFrom, progress, cancellationToken, openEarly: true);
         }
 
         /// <summary>Pushes bytes that <paramref name="open"/> opens (again for each new start) as <paramref name="blob"/>.</summary>
@@ -46,10 +46,10 @@ namespace MobyDistribution.Registry
         }
 
         private static async Task<BlobUploadResult> MoveAsync(Func<CancellationToken, Task<Stream>> open, Descriptor blob, RegistryClient destination, string repository,
-            bool knownMissing, string? mountFrom, IProgress<long>? progress, CancellationToken cancellationToken)
+            bool knownMissing, string? mountFrom, IProgress<long>? progress, CancellationToken cancellationToken, bool openEarly = false)
         {
             if (destination == null) throw new ArgumentNullException(nameof(destination));
-            using var content = UploadContent.FromOpener(open);
+            using var content = UploadContent.FromOpener(open, openEarly);
             return await destination.Blobs.Uploader.UploadAsync(repository, content, new BlobUploadOptions
             {
                 Digest = blob.Digest,

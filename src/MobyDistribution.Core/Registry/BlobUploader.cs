@@ -71,6 +71,7 @@ namespace MobyDistribution.Registry
         private readonly Func<CancellationToken, Task<Stream>>? _open;
         private readonly long _start;
         private Stream? _current;
+        private Task<Stream>? _opening;
 
         private UploadContent(Stream? stream, Func<CancellationToken, Task<Stream>>? open)
         {
@@ -82,12 +83,36 @@ namespace MobyDistribution.Registry
         /// <summary>The caller's stream, which stays the caller's.</summary>
         public static UploadContent FromStream(Stream stream) => new UploadContent(stream ?? throw new ArgumentNullException(nameof(stream)), null);
 
-        /// <summary>Bytes opened (and owned) here, again for each new start.</summary>
-        public static UploadContent FromOpener(Func<CancellationToken, Task<Stream>> open) => new UploadContent(null, open ?? throw new ArgumentNullException(nameof(open)));
+        /// <summary>
+        /// Bytes opened (and owned) here, again for each new start. With <paramref name="openEarly"/> (bytes from a far
+        /// registry) they are opened while the destination is asked whether it has them, so their first byte is on its way
+        /// when the upload session opens; they are closed unread when it has them.
+        /// </summary>
+        public static UploadContent FromOpener(Func<CancellationToken, Task<Stream>> open, bool openEarly = false) =>
+            new UploadContent(null, open ?? throw new ArgumentNullException(nameof(open))) { OpenEarly = openEarly };
+
+        /// <summary>Open the bytes while the destination is asked about them.</summary>
+        public bool OpenEarly { get; private set; }
 
         public bool CanRestart => _open != null || (_current != null && _current.CanSeek);
 
-        public async Task<Stream> GetAsync(CancellationToken cancellationToken) => _current ??= await _open!(cancellationToken).ConfigureAwait(false);
+        /// <summary>Starts opening the bytes (an opener's) without waiting; <see cref="GetAsync"/> then takes what it opened.</summary>
+        public void StartOpening(CancellationToken cancellationToken)
+        {
+            if (_open != null && _current == null && _opening == null) _opening = _open(cancellationToken);
+        }
+
+        public async Task<Stream> GetAsync(CancellationToken cancellationToken)
+        {
+            if (_current != null) return _current;
+            if (_opening != null)
+            {
+                var opening = _opening;
+                _opening = null;
+                return _current = await opening.ConfigureAwait(false);
+            }
+            return _current = await _open!(cancellationToken).ConfigureAwait(false);
+        }
 
         /// <summary>Back to the first byte: the stream rewound, or closed to be opened again.</summary>
         public void Restart()
@@ -96,6 +121,7 @@ namespace MobyDistribution.Registry
             {
                 _current?.Dispose();
                 _current = null;
+                DiscardOpening();
             }
             else if (_current != null)
             {
@@ -105,7 +131,21 @@ namespace MobyDistribution.Registry
 
         public void Dispose()
         {
-            if (_open != null) _current?.Dispose();
+            if (_open == null) return;
+            _current?.Dispose();
+            DiscardOpening();
+        }
+
+        // Bytes opened early and not needed: closed once they open, their failure ignored.
+        private void DiscardOpening()
+        {
+            var opening = _opening;
+            _opening = null;
+            opening?.ContinueWith(t =>
+            {
+                if (t.Status == TaskStatus.RanToCompletion) t.Result.Dispose();
+                else _ = t.Exception;
+            }, TaskScheduler.Default);
         }
     }
 
@@ -153,7 +193,9 @@ namespace MobyDistribution.Registry
             UploadSession? session = null;
             if (digest != null && !options.SkipExistenceCheck)
             {
-                // Is it there? and a session to send it in if not, in one round trip: HEAD and POST go out together.
+                // Is it there? and a session to send it in if not, in one round trip: HEAD and POST go out together (and the
+                // bytes of a far registry start coming, when there is nothing to mount).
+                if (content.OpenEarly && mountFrom == null) content.StartOpening(cancellationToken);
                 var (existing, opened) = await ProbeAndOpenAsync(repository, digest, mountFrom, cancellationToken).ConfigureAwait(false);
                 if (existing != null)
                 {
@@ -167,6 +209,7 @@ namespace MobyDistribution.Registry
 
             while (true)
             {
+                if (session == null && content.OpenEarly && mountFrom == null) content.StartOpening(cancellationToken);
                 session ??= await StartUploadAsync(repository, digest, mountFrom, cancellationToken).ConfigureAwait(false);
                 if (session.Mounted)
                 {
