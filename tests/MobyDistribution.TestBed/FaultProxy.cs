@@ -305,6 +305,41 @@ namespace MobyDistribution.TestBed
         /// <summary>Client connections accepted so far.</summary>
         public int ConnectionsAccepted => Volatile.Read(ref _connections);
 
+        private Random? _chaos;
+        private double _chaosRate;
+
+        /// <summary>
+        /// Breaks this share of all requests at random (a soak): each broken one gets one of 503, 429, a reset before it
+        /// is forwarded, a reset or a cut partway through its answer's body, or its answer dropped after the registry acted.
+        /// Seeded, so a run can be repeated; logged in <see cref="ProxyLogEntry.Fault"/> like any rule.
+        /// </summary>
+        public void BreakAtRandom(double rate, int seed)
+        {
+            lock (this)
+            {
+                _chaosRate = rate;
+                _chaos = rate > 0 ? new Random(seed) : null;
+            }
+        }
+
+        private FaultRule? RandomFault()
+        {
+            lock (this)
+            {
+                if (_chaos == null || _chaos.NextDouble() >= _chaosRate) return null;
+                long bytes = 1 + _chaos.Next(4096);
+                return _chaos.Next(6) switch
+                {
+                    0 => FaultRule.Status(503, "*", ".*"),
+                    1 => FaultRule.TooManyRequests(0, "*", ".*"),
+                    2 => FaultRule.ResetRequest(0, "*", ".*"),
+                    3 => FaultRule.ResetAfter(bytes, "*", ".*"),
+                    4 => FaultRule.Truncate(bytes, "*", ".*"),
+                    _ => FaultRule.DropResponse("*", ".*"),
+                };
+            }
+        }
+
         /// <summary>The requests logged so far, counted by method and <see cref="ProxyLogEntry.Endpoint"/>: "HEAD blob" → 12.</summary>
         public IReadOnlyDictionary<string, int> RequestCounts() =>
             new SortedDictionary<string, int>(
@@ -493,6 +528,7 @@ namespace MobyDistribution.TestBed
             var active = new List<FaultRule>();
             foreach (var rule in Rules)
                 if (rule.Matches(head.Method, head.Path) && rule.Hit()) active.Add(rule);
+            if (RandomFault() is FaultRule chaos) active.Add(chaos);
             if (active.Count > 0) entry.Fault = string.Join(", ", active.Select(r => r.ToString()));
             var answer = active.FirstOrDefault(r => r.AnswersInstead);
             long throttle = active.Where(r => r.Kind == FaultKind.Throttle).Select(r => r.BytesPerSecond).DefaultIfEmpty(BandwidthLimit).Min();

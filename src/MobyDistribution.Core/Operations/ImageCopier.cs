@@ -73,7 +73,7 @@ namespace MobyDistribution.Operations
         public int ThrottleLimit { get; set; } = DefaultThrottleLimit;
 
         /// <summary>The default of <see cref="ThrottleLimit"/>, chosen from the latency-bound copy in bench/results.md.</summary>
-        public const int DefaultThrottleLimit = 4;
+        public const int DefaultThrottleLimit = 8;
 
         /// <summary>
         /// Ask the destination in the plan which blobs it has (so the plan shows what will be skipped). When false, the

@@ -53,7 +53,7 @@ namespace MobyDistribution.PowerShell.Commands
         public Platform[]? Platform { get; set; }
 
         /// <summary>
-        /// <para type="description">How many blobs are transferred at once. The default is 4.</para>
+        /// <para type="description">How many blobs are transferred at once. The default is 8 (measured: bench/results.md).</para>
         /// </summary>
         [Parameter]
         [ValidateRange(1, 64)]
