@@ -108,8 +108,7 @@ namespace MobyDistribution.Core.Tests
             {
                 await Reg.UploadBlobsAsync(client, repo, index, m);
                 var image = Reg.Schema2For(m);
-                var d = await client.Manifests.PutAsync(repo, image.Digest.ToString(), image);
-                d.Platform = new Platform(m.Os, m.Architecture, m.Variant);
+                var d = (await client.Manifests.PutAsync(repo, image.Digest.ToString(), image)).WithPlatform(new Platform(m.Os, m.Architecture, m.Variant));
                 entries.Add(d);
             }
             var list = ImageIndex.Create(MediaTypes.DockerManifestList, entries);

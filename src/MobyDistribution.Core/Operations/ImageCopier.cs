@@ -345,8 +345,7 @@ namespace MobyDistribution.Operations
             {
                 pushed = await dst.Manifests.PutAsync(plan.Destination.Repository, m.Reference, m.Content.Bytes, m.Content.MediaType, cancellationToken).ConfigureAwait(false);
             }
-            var descriptor = pushed!;
-            descriptor.Source = plan.Destination.WithDigest(descriptor.Digest);
+            var descriptor = pushed!.WithSource(plan.Destination.WithDigest(pushed!.Digest));
             return new ImageCopyResult(plan, descriptor, transferred, outcomes);
         }
 
