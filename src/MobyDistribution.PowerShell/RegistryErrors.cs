@@ -43,6 +43,15 @@ namespace MobyDistribution.PowerShell
             {
                 record.ErrorDetails = new ErrorDetails(e.Message) { RecommendedAction = PlatformHint(p) };
             }
+            else if (e is RegistryException s && s.Kind == RegistryErrorKind.Security && s.Message.IndexOf("certificate", StringComparison.OrdinalIgnoreCase) >= 0)
+            {
+                // Core names no parameter: the module says how to trust the registry.
+                var registry = RegistryOf(target) ?? "<registry>";
+                record.ErrorDetails = new ErrorDetails(e.Message)
+                {
+                    RecommendedAction = $"Connect-Registry -Registry {registry} -CertificateAuthority <ca.pem>, or (for a throwaway registry) -SkipCertificateCheck.",
+                };
+            }
             return record;
         }
 

@@ -53,7 +53,7 @@ namespace MobyDistribution.IO
             if (string.IsNullOrEmpty(path)) throw new ArgumentException("A path is required.", nameof(path));
             var full = System.IO.Path.GetFullPath(path);
             if (Directory.Exists(full)) throw new IOException($"'{full}' is a directory.");
-            if (!overwrite && File.Exists(full)) throw new IOException($"'{full}' exists already; overwrite it explicitly (-Force).");
+            if (!overwrite && File.Exists(full)) throw new IOException($"'{full}' exists already, and overwriting it was not asked for.");
             var dir = System.IO.Path.GetDirectoryName(full)!;
             if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"The folder '{dir}' does not exist.");
             var temp = System.IO.Path.Combine(dir, "." + System.IO.Path.GetFileName(full) + "." + Guid.NewGuid().ToString("N").Substring(0, 12) + ".partial");

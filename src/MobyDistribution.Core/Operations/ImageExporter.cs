@@ -120,7 +120,7 @@ namespace MobyDistribution.Operations
             bool ociTar = options.Format == ImageExportFormat.OciLayout && full.EndsWith(".tar", StringComparison.OrdinalIgnoreCase);
             bool toDirectory = options.Format == ImageExportFormat.OciLayout && !ociTar;
             if (!options.Overwrite && (File.Exists(full) || Directory.Exists(full)))
-                throw new IOException($"'{full}' exists already; overwrite it explicitly (-Force).");
+                throw new IOException($"'{full}' exists already, and overwriting it was not asked for.");
             if (!toDirectory && Directory.Exists(full)) throw new IOException($"'{full}' is a directory.");
             if (toDirectory && File.Exists(full)) throw new IOException($"'{full}' is a file; an OCI layout directory was asked for.");
 
