@@ -85,8 +85,6 @@ namespace MobyDistribution.Transport
                     if (!Matches(p.Name, registry) || p.Value.ValueKind != JsonValueKind.Object) continue;
                     var entry = p.Value;
                     string source = "docker config: " + ConfigPath;
-                    if (entry.TryGetProperty("identitytoken", out var it) && it.ValueKind == JsonValueKind.String && it.GetString()!.Length > 0)
-                        return RegistryCredential.FromIdentityToken(it.GetString()!, null, source);
                     string? user = null, pass = null;
                     if (entry.TryGetProperty("auth", out var auth) && auth.ValueKind == JsonValueKind.String && auth.GetString()!.Length > 0)
                     {
@@ -103,6 +101,11 @@ namespace MobyDistribution.Transport
                         if (entry.TryGetProperty("username", out var u) && u.ValueKind == JsonValueKind.String) user = u.GetString();
                         if (entry.TryGetProperty("password", out var pw) && pw.ValueKind == JsonValueKind.String) pass = pw.GetString();
                     }
+                    // The user name goes with the identity token: `az acr login` writes ACR's null-GUID user there, which the
+                    // token GET needs when a token service takes the refresh token only as a Basic password.
+                    if (entry.TryGetProperty("identitytoken", out var it) && it.ValueKind == JsonValueKind.String && it.GetString()!.Length > 0)
+                        return RegistryCredential.FromIdentityToken(it.GetString()!, string.IsNullOrEmpty(user) ? null : user, source);
+                    // A password under ACR's null-GUID user is a refresh token (RegistryCredential.RefreshToken takes it so).
                     if (!string.IsNullOrEmpty(user)) return RegistryCredential.FromPassword(user!, pass ?? string.Empty, source);
                 }
             }
