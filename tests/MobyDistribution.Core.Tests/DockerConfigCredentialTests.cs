@@ -167,6 +167,20 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Fact]
+        public async Task DefaultStore_FollowsADockerConfigSetAfterItWasMade()
+        {
+            // As in a pipeline whose Docker task sets DOCKER_CONFIG after the module (and its default store) was loaded.
+            var store = new DockerConfigCredentialStore();
+            var later = Path.Combine(_dir, "later");
+            Directory.CreateDirectory(later);
+            File.WriteAllText(Path.Combine(later, "config.json"), $"{{\"auths\":{{\"{Registry}\":{{\"auth\":\"{B64(TestBedEnvironment.User + ":" + TestBedEnvironment.Password)}\"}}}}}}");
+            Assert.Null(await store.GetAsync(Registry));
+            Environment.SetEnvironmentVariable("DOCKER_CONFIG", later);
+            Assert.Equal(Path.Combine(later, "config.json"), store.ConfigPath);
+            Assert.Equal(TestBedEnvironment.User, (await store.GetAsync(Registry))!.Username);
+        }
+
+        [Fact]
         public async Task Auths_InvalidBase64_IsInvalidData_AndTheClientGoesOnAnonymously()
         {
             WriteConfig($"{{\"auths\":{{\"{_bed.Anonymous.HostPort}\":{{\"auth\":\"%%%not base64\"}}}}}}");
