@@ -155,7 +155,8 @@ namespace MobyDistribution.TestBed
         /// Accepts <paramref name="accessToken"/> (a stand-in for an Entra ID token) on <c>/oauth2/exchange</c> for
         /// <paramref name="user"/>'s rights; with <paramref name="tenant"/>, only when the exchange names that tenant.
         /// </summary>
-        public void AddAccessToken(string accessToken, string user, string? tenant = null) => _accessTokens[accessToken] = (user, tenant);
+        public void AddAccessToken(string accessToken, string user, string? tenant = null) =>
+            _accessTokens[accessToken] = (user, string.IsNullOrEmpty(tenant) ? null : tenant); // PowerShell passes $null as ""
 
         /// <summary>Accepts <paramref name="refreshToken"/> (an identity token) for <paramref name="user"/>'s rights.</summary>
         public void AddRefreshToken(string refreshToken, string user) => _refreshTokens[refreshToken] = user;
