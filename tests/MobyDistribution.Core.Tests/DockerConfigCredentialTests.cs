@@ -1,5 +1,6 @@
 using System;
 using System.IO;
+using System.Linq;
 using System.Text;
 using System.Threading.Tasks;
 using MobyDistribution.Registry;
@@ -130,6 +131,53 @@ namespace MobyDistribution.Core.Tests
             Assert.False(credential.HasPassword);
             Assert.Equal("refresh-me", credential.IdentityToken);
             Assert.DoesNotContain("refresh-me", credential.ToString());
+        }
+
+        /// <summary>
+        /// What <c>az acr login</c> and Azure DevOps' Docker task write for ACR: the null-GUID user with the refresh token as
+        /// its password (<paramref name="asIdentityToken"/> false), or with an empty password and the token as identitytoken.
+        /// Either works against the token registry, through the OAuth2 refresh grant.
+        /// </summary>
+        [Theory]
+        [InlineData(false)]
+        [InlineData(true)]
+        public async Task Auths_AcrNullGuidUser_PullsFromTheTokenRegistry(bool asIdentityToken)
+        {
+            const string guid = RegistryCredential.RefreshTokenUserName;
+            var registry = _bed.Token.HostPort;
+            Reg.PushOnce(_bed.Image, _bed.Token, "core/acr-config", "v1");
+            var refresh = _bed.Issuer.NewRefreshToken(TestBedEnvironment.User);
+            var entry = asIdentityToken
+                ? $"{{\"auth\":\"{B64(guid + ":")}\",\"identitytoken\":\"{refresh}\"}}"
+                : $"{{\"auth\":\"{B64(guid + ":" + refresh)}\"}}";
+            WriteConfig($"{{\"auths\":{{\"{registry}\":{entry}}}}}");
+            var credential = await new DockerConfigCredentialStore().GetAsync(registry);
+            Assert.Equal(guid, credential!.Username);
+            Assert.Equal(refresh, credential.RefreshToken);
+
+            int start = _bed.Issuer.RequestCount;
+            var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            var client = new RegistryClient(RegistryEndpoint.Parse(registry), new RegistryClientOptions { CredentialStore = new DockerConfigCredentialStore(), Log = lines.Enqueue });
+            var content = await client.Manifests.GetContentAsync("core/acr-config", "v1");
+            Assert.Equal(_bed.Image.ManifestDigest, content.Digest.ToString());
+            var seen = _bed.Issuer.Requests.Skip(start).ToArray();
+            Assert.NotEmpty(seen);
+            Assert.All(seen, r => Assert.Equal(("POST", "refresh_token", TestBedEnvironment.User), (r.Method, r.GrantType, r.User)));
+            Assert.DoesNotContain(refresh, string.Join("\n", lines));
+        }
+
+        [Fact]
+        public async Task DefaultStore_FollowsADockerConfigSetAfterItWasMade()
+        {
+            // As in a pipeline whose Docker task sets DOCKER_CONFIG after the module (and its default store) was loaded.
+            var store = new DockerConfigCredentialStore();
+            var later = Path.Combine(_dir, "later");
+            Directory.CreateDirectory(later);
+            File.WriteAllText(Path.Combine(later, "config.json"), $"{{\"auths\":{{\"{Registry}\":{{\"auth\":\"{B64(TestBedEnvironment.User + ":" + TestBedEnvironment.Password)}\"}}}}}}");
+            Assert.Null(await store.GetAsync(Registry));
+            Environment.SetEnvironmentVariable("DOCKER_CONFIG", later);
+            Assert.Equal(Path.Combine(later, "config.json"), store.ConfigPath);
+            Assert.Equal(TestBedEnvironment.User, (await store.GetAsync(Registry))!.Username);
         }
 
         [Fact]

@@ -130,11 +130,16 @@ namespace MobyDistribution.Core.Tests
             return e;
         }
 
+        private readonly ConcurrentQueue<string> _extraSecrets = new();
+
+        /// <summary>Adds a secret the proxy cannot see (one sent only to the token service) to the leak check.</summary>
+        public void AddSecret(string secret) => _extraSecrets.Enqueue(secret);
+
         public string[] Secrets
         {
             get
             {
-                var secrets = new HashSet<string>(Proxy.SecretsSeen, StringComparer.Ordinal);
+                var secrets = new HashSet<string>(Proxy.SecretsSeen.Concat(_extraSecrets), StringComparer.Ordinal);
                 if (Registry.Password != null) secrets.Add(Registry.Password);
                 return secrets.ToArray();
             }

@@ -531,6 +531,41 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Fact]
+        public async Task Fault_bearer_token_from_an_access_token_exchange_is_renewed_during_a_long_throttled_upload()
+        {
+            // ACR's path: the Entra ID token is exchanged once, then the refresh grant renews the short-lived access tokens.
+            var repo = FaultNames.Repo("acr-up");
+            var lifetime = TimeSpan.FromSeconds(3);
+            var entra = "entra-" + Guid.NewGuid().ToString("N");
+            _bed.Issuer.AddAccessToken(entra, FaultBed.User);
+            using var s = new Scenario(_bed.Token, configure: o => o.Credential = RegistryCredential.FromAccessToken(entra));
+            s.AddSecret(entra);
+            s.Proxy.BandwidthLimit = 128 * 1024;
+            _bed.Issuer.TokenLifetime = lifetime;
+            try
+            {
+                await s.Client.VerifyAsync(); // the challenge and the exchange, before the measured transfer
+                _bed.Issuer.ClearRequests();
+                var from = DateTimeOffset.UtcNow;
+                await UploadImageAsync(s, _bed.Long, repo, monolithic: false);
+                var to = DateTimeOffset.UtcNow;
+
+                Assert.True(to - from > lifetime + lifetime / 2, $"the upload took only {(to - from).TotalSeconds:0.0} s");
+                var tokens = _bed.Issuer.Requests;
+                Assert.DoesNotContain(tokens, t => t.Path == "/oauth2/exchange"); // the session's refresh token did the renewing
+                Assert.All(tokens, t => Assert.Equal(("POST", "refresh_token"), (t.Method, t.GrantType)));
+                AssertTokensStayedFresh(s, tokens, from, to, lifetime);
+            }
+            finally
+            {
+                _bed.Issuer.TokenLifetime = TimeSpan.FromSeconds(300);
+            }
+            Assert.Equal(_bed.Long.Digest, SkopeoView.PullVerified(_bed.Token, repo));
+            foreach (var refresh in _bed.Issuer.RefreshTokensIssued) s.AddSecret(refresh);
+            s.AssertNoLeaks();
+        }
+
+        [Fact]
         public async Task Fault_bearer_token_expiring_during_a_long_throttled_download_is_renewed_and_a_resume_carries_a_fresh_one()
         {
             var repo = FaultNames.Repo("token-down");

@@ -82,5 +82,25 @@ namespace MobyDistribution.Core.UnitTests
             Assert.Contains("Basic REDACTED", shown);
             Assert.Contains("digest=sha256:1", shown);
         }
+
+        [Theory]
+        [InlineData("grant_type=refresh_token&refresh_token=rt-secret-1&service=reg", "refresh_token=REDACTED&service=reg")]
+        [InlineData("grant_type=access_token&access_token=at-secret-1&tenant=t", "access_token=REDACTED&tenant=t")]
+        [InlineData("{\"refresh_token\": \"rt-secret-1\", \"expires_in\": 60}", "\"refresh_token\": \"REDACTED\"")]
+        [InlineData("{\"access_token\":\"at-secret-1\"}", "\"access_token\":\"REDACTED\"")]
+        [InlineData("{\"token\":\"tk-secret-1\",\"identitytoken\":\"it-secret-1\"}", "\"identitytoken\":\"REDACTED\"")]
+        public void Text_RedactsTokenFields_OfFormsAndJson(string text, string expected)
+        {
+            string shown = Redaction.Text(text);
+            Assert.DoesNotContain("-secret-1", shown);
+            Assert.Contains(expected, shown);
+        }
+
+        [Fact]
+        public void Text_RedactsAnythingShapedLikeAJwt()
+        {
+            string shown = Redaction.Text("invalid token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl for repository app");
+            Assert.Equal("invalid token REDACTED for repository app", shown);
+        }
     }
 }

@@ -43,6 +43,12 @@ namespace MobyDistribution.TestBed
     {
         public DateTimeOffset Time { get; init; }
         public string Method { get; init; } = "GET";
+        /// <summary>The path asked for: <c>/token</c>, <c>/oauth2/token</c> or <c>/oauth2/exchange</c>.</summary>
+        public string Path { get; init; } = "/token";
+        /// <summary>The form's <c>grant_type</c> (POST), or null for a GET.</summary>
+        public string? GrantType { get; init; }
+        /// <summary>The <c>tenant</c> sent with an access token exchange.</summary>
+        public string? Tenant { get; init; }
         /// <summary>The authenticated user, or null for an anonymous request (or a request whose credentials were refused).</summary>
         public string? User { get; init; }
         /// <summary>The user name that was presented, even when its password was wrong.</summary>
@@ -53,14 +59,18 @@ namespace MobyDistribution.TestBed
         public TokenAccess[] Granted { get; init; } = Array.Empty<TokenAccess>();
         public int StatusCode { get; init; }
         public override string ToString() =>
-            $"{Time:HH:mm:ss.fff} {Method} user={User ?? "-"} status={StatusCode} scopes=[{string.Join(" ", Scopes)}] granted=[{string.Join(" ", Granted.Select(g => g.ToString()))}]";
+            $"{Time:HH:mm:ss.fff} {Method} {Path} grant={GrantType ?? "-"} user={User ?? "-"} status={StatusCode} scopes=[{string.Join(" ", Scopes)}] granted=[{string.Join(" ", Granted.Select(g => g.ToString()))}]";
     }
 
     /// <summary>
     /// A bearer token server for distribution's token auth. It serves <c>GET /token?service=S&amp;scope=...</c>
-    /// (and the OAuth2 password grant on <c>POST /token</c>) on a free loopback port, checks Basic credentials,
-    /// and signs ES256 JWTs whose header names the key by <c>x5c</c> (a self-signed P-256 certificate, written
+    /// (and the OAuth2 password and refresh-token grants on <c>POST /token</c>) on a free loopback port, checks Basic
+    /// credentials, and signs ES256 JWTs whose header names the key by <c>x5c</c> (a self-signed P-256 certificate, written
     /// as PEM to <see cref="CertificatePath"/> for the registry's <c>rootcertbundle</c>).
+    /// Azure Container Registry's endpoints (Azure/acr docs/AAD-OAuth.md) are served too: <c>POST /oauth2/exchange</c>
+    /// trades an "Entra ID" access token given to <see cref="AddAccessToken"/> for a refresh token, <c>/oauth2/token</c>
+    /// is the same as <c>/token</c>, and a refresh token is taken as the password of the user
+    /// <c>00000000-0000-0000-0000-000000000000</c> on the GET.
     /// </summary>
     public sealed class TokenIssuer : IDisposable
     {
@@ -71,6 +81,9 @@ namespace MobyDistribution.TestBed
         private readonly ConcurrentDictionary<string, string> _users = new(StringComparer.Ordinal);
         private readonly ConcurrentDictionary<string, bool> _pullOnly = new(StringComparer.Ordinal);
         private readonly List<TokenRequestRecord> _requests = new();
+        private readonly ConcurrentDictionary<string, (string User, string? Tenant)> _accessTokens = new(StringComparer.Ordinal);
+        private readonly ConcurrentDictionary<string, string> _refreshTokens = new(StringComparer.Ordinal);
+        private readonly ConcurrentQueue<string> _refreshTokensIssued = new();
         private bool _disposed;
 
         public TokenIssuer() : this("moby-testbed-registry", "moby-testbed-issuer") { }
@@ -128,6 +141,40 @@ namespace MobyDistribution.TestBed
         public void SetPullOnly(string user, bool pullOnly) => _pullOnly[user] = pullOnly;
 
         public IReadOnlyDictionary<string, string> Users => new Dictionary<string, string>(_users);
+
+        /// <summary>The user name under which ACR takes a refresh token as a password.</summary>
+        public const string RefreshTokenUser = "00000000-0000-0000-0000-000000000000";
+
+        /// <summary>
+        /// When set, <c>POST</c> on the token endpoints answers this status (404, 405 or 400, as distribution's spec allows a
+        /// token server without the OAuth2 POST to); the exchange is not affected.
+        /// </summary>
+        public int? RefusePostStatus { get; set; }
+
+        /// <summary>
+        /// Accepts <paramref name="accessToken"/> (a stand-in for an Entra ID token) on <c>/oauth2/exchange</c> for
+        /// <paramref name="user"/>'s rights; with <paramref name="tenant"/>, only when the exchange names that tenant.
+        /// </summary>
+        public void AddAccessToken(string accessToken, string user, string? tenant = null) =>
+            _accessTokens[accessToken] = (user, string.IsNullOrEmpty(tenant) ? null : tenant); // PowerShell passes $null as ""
+
+        /// <summary>Accepts <paramref name="refreshToken"/> (an identity token) for <paramref name="user"/>'s rights.</summary>
+        public void AddRefreshToken(string refreshToken, string user) => _refreshTokens[refreshToken] = user;
+
+        /// <summary>A new random refresh token for <paramref name="user"/>, as <c>az acr login --expose-token</c> prints.</summary>
+        public string NewRefreshToken(string user)
+        {
+            var token = "acr-refresh-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+            _refreshTokens[token] = user;
+            _refreshTokensIssued.Enqueue(token);
+            return token;
+        }
+
+        /// <summary>Forgets every refresh token (as if they had expired); the access tokens stay accepted.</summary>
+        public void RevokeRefreshTokens() => _refreshTokens.Clear();
+
+        /// <summary>Every refresh token this issuer made (for leak checks).</summary>
+        public string[] RefreshTokensIssued => _refreshTokensIssued.ToArray();
 
         /// <summary>A snapshot of the requests seen so far, oldest first.</summary>
         public TokenRequestRecord[] Requests
@@ -206,7 +253,8 @@ namespace MobyDistribution.TestBed
 
         private MiniHttpResponse Handle(MiniHttpRequest request)
         {
-            if (request.Path != "/token")
+            if (request.Path == "/oauth2/exchange") return Exchange(request);
+            if (request.Path != "/token" && request.Path != "/oauth2/token")
                 return MiniHttpResponse.Json(404, "{\"errors\":[{\"code\":\"NOT_FOUND\",\"message\":\"no such endpoint\"}]}");
 
             List<KeyValuePair<string, string>> form;
@@ -216,13 +264,28 @@ namespace MobyDistribution.TestBed
             if (isPost)
             {
                 form = MiniHttpRequest.ParseForm(Encoding.UTF8.GetString(request.Body));
+                if (RefusePostStatus is int refused)
+                    return Record(request, null, null, form, Array.Empty<TokenAccess>(),
+                        MiniHttpResponse.Json(refused, "{\"errors\":[{\"code\":\"UNSUPPORTED\",\"message\":\"POST is not supported\"}]}"));
                 string grant = Value(form, "grant_type") ?? "";
-                if (grant != "password")
+                if (grant == "refresh_token")
+                {
+                    var refresh = Value(form, "refresh_token");
+                    if (refresh == null || !_refreshTokens.TryGetValue(refresh, out var owner))
+                        return Record(request, null, null, form, Array.Empty<TokenAccess>(), Unauthorized("invalid refresh token"));
+                    user = owner;
+                }
+                else if (grant == "password")
+                {
+                    presentedUser = Value(form, "username");
+                    password = Value(form, "password");
+                    credentialsPresented = true;
+                }
+                else
+                {
                     return Record(request, null, null, form, Array.Empty<TokenAccess>(),
                         MiniHttpResponse.Json(400, "{\"error\":\"unsupported_grant_type\"}"));
-                presentedUser = Value(form, "username");
-                password = Value(form, "password");
-                credentialsPresented = true;
+                }
             }
             else if (request.Method == "GET")
             {
@@ -246,7 +309,16 @@ namespace MobyDistribution.TestBed
                 return MiniHttpResponse.Json(405, "{\"error\":\"method not allowed\"}");
             }
 
-            if (credentialsPresented)
+            if (user != null)
+            {
+                // Authenticated by a refresh token already.
+            }
+            else if (credentialsPresented && presentedUser == RefreshTokenUser)
+            {
+                if (password != null && _refreshTokens.TryGetValue(password, out var owner)) user = owner;
+                else return Record(request, null, presentedUser, form, Array.Empty<TokenAccess>(), Unauthorized("invalid refresh token"));
+            }
+            else if (credentialsPresented)
             {
                 if (presentedUser != null && _users.TryGetValue(presentedUser, out var expected) &&
                     password != null && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(expected), Encoding.UTF8.GetBytes(password)))
@@ -295,6 +367,25 @@ namespace MobyDistribution.TestBed
             return Record(request, user, presentedUser, form, granted.ToArray(), response);
         }
 
+        /// <summary>ACR's <c>POST /oauth2/exchange</c>: grant_type=access_token, service, tenant, access_token → refresh_token.</summary>
+        private MiniHttpResponse Exchange(MiniHttpRequest request)
+        {
+            if (request.Method != "POST") return MiniHttpResponse.Json(405, "{\"error\":\"method not allowed\"}");
+            var form = MiniHttpRequest.ParseForm(Encoding.UTF8.GetString(request.Body));
+            if (Value(form, "grant_type") != "access_token")
+                return Record(request, null, null, form, Array.Empty<TokenAccess>(), MiniHttpResponse.Json(400, "{\"error\":\"unsupported_grant_type\"}"));
+            if (Value(form, "service") != Service)
+                return Record(request, null, null, form, Array.Empty<TokenAccess>(), MiniHttpResponse.Json(400, "{\"error\":\"invalid service\"}"));
+            var accessToken = Value(form, "access_token");
+            if (accessToken == null || !_accessTokens.TryGetValue(accessToken, out var known) ||
+                (known.Tenant != null && known.Tenant != Value(form, "tenant")))
+                return Record(request, null, null, form, Array.Empty<TokenAccess>(), Unauthorized("invalid access token"));
+            var refreshToken = NewRefreshToken(known.User);
+            var response = new MiniHttpResponse { Status = 200, Body = Util.JsonObject(w => w.WriteString("refresh_token", refreshToken)) };
+            response.Headers["Content-Type"] = "application/json";
+            return Record(request, known.User, null, form, Array.Empty<TokenAccess>(), response);
+        }
+
         private static MiniHttpResponse Unauthorized(string message)
         {
             var r = MiniHttpResponse.Json(401, "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":" + JsonSerializer.Serialize(message) + "}]}");
@@ -309,6 +400,9 @@ namespace MobyDistribution.TestBed
             {
                 Time = DateTimeOffset.UtcNow,
                 Method = request.Method,
+                Path = request.Path,
+                GrantType = request.Method == "POST" ? Value(form, "grant_type") : null,
+                Tenant = Value(form, "tenant"),
                 User = user,
                 PresentedUser = presentedUser,
                 Service = Value(form, "service"),

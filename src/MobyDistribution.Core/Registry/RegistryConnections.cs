@@ -30,7 +30,7 @@ namespace MobyDistribution.Registry
         public string? Scheme => Client.Scheme ?? Client.Endpoint.ExplicitScheme;
 
         /// <summary>The user name, when credentials were given.</summary>
-        public string? UserName => Client.Options.Credential?.Username ?? (Client.Options.Credential?.HasIdentityToken == true ? "<identity token>" : null);
+        public string? UserName => Client.Options.Credential?.DisplayName;
 
         /// <summary>"caller", the docker config file, a credential helper, or "anonymous".</summary>
         public string CredentialSource => Client.Options.Credential?.Source ?? (Client.Options.CredentialStore != null ? "docker config or anonymous" : "anonymous");

@@ -64,7 +64,7 @@ namespace MobyDistribution.Transport
                     {
                         _log($"Docker credentials for {_endpoint.Registry} could not be read: {e.Message} Going on anonymously.");
                     }
-                    if (credential != null) _log($"Using credentials of '{credential.Username ?? "<identity token>"}' from {credential.Source}.");
+                    if (credential != null) _log($"Using credentials of '{credential.DisplayName}' from {credential.Source}.");
                 }
                 _credential = credential;
                 _credentialResolved = true;

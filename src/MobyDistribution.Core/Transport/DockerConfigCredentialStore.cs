@@ -19,13 +19,19 @@ namespace MobyDistribution.Transport
         private const int MaxConfigBytes = 4 * 1024 * 1024;
         private static readonly TimeSpan HelperTimeout = TimeSpan.FromSeconds(30);
 
+        private readonly string? _configPath;
+
+        /// <param name="configPath">The config file; null follows <c>DOCKER_CONFIG</c> (else <c>~/.docker</c>) at each look-up.</param>
         public DockerConfigCredentialStore(string? configPath = null)
         {
-            ConfigPath = configPath ?? DefaultConfigPath();
+            _configPath = configPath;
         }
 
-        /// <summary>The config file read (it may not exist).</summary>
-        public string ConfigPath { get; }
+        /// <summary>
+        /// The config file read (it may not exist). Without a path given it is found again at each look-up, so a
+        /// <c>DOCKER_CONFIG</c> set after the store was made (by an Azure DevOps Docker task, or in a session) is honoured.
+        /// </summary>
+        public string ConfigPath => _configPath ?? DefaultConfigPath();
 
         public static string DefaultConfigPath()
         {
@@ -43,7 +49,7 @@ namespace MobyDistribution.Transport
         public IReadOnlyList<string> ListRegistries()
         {
             var result = new List<string>();
-            using var doc = Load();
+            using var doc = Load(ConfigPath);
             if (doc == null) return result;
             foreach (var section in new[] { "auths", "credHelpers" })
             {
@@ -60,7 +66,8 @@ namespace MobyDistribution.Transport
         /// <summary>Finds credentials for a registry, or null for anonymous access.</summary>
         public async Task<RegistryCredential?> GetAsync(string registry, CancellationToken cancellationToken = default)
         {
-            using var doc = Load();
+            var configPath = ConfigPath;
+            using var doc = Load(configPath);
             if (doc == null) return null;
             var root = doc.RootElement;
 
@@ -84,17 +91,15 @@ namespace MobyDistribution.Transport
                 {
                     if (!Matches(p.Name, registry) || p.Value.ValueKind != JsonValueKind.Object) continue;
                     var entry = p.Value;
-                    string source = "docker config: " + ConfigPath;
-                    if (entry.TryGetProperty("identitytoken", out var it) && it.ValueKind == JsonValueKind.String && it.GetString()!.Length > 0)
-                        return RegistryCredential.FromIdentityToken(it.GetString()!, null, source);
+                    string source = "docker config: " + configPath;
                     string? user = null, pass = null;
                     if (entry.TryGetProperty("auth", out var auth) && auth.ValueKind == JsonValueKind.String && auth.GetString()!.Length > 0)
                     {
                         string decoded;
                         try { decoded = Encoding.UTF8.GetString(Convert.FromBase64String(auth.GetString()!)); }
-                        catch (FormatException) { throw new InvalidDataException($"The 'auth' entry for '{p.Name}' in {ConfigPath} is not valid base64."); }
+                        catch (FormatException) { throw new InvalidDataException($"The 'auth' entry for '{p.Name}' in {configPath} is not valid base64."); }
                         int colon = decoded.IndexOf(':');
-                        if (colon <= 0) throw new InvalidDataException($"The 'auth' entry for '{p.Name}' in {ConfigPath} is not 'user:password'.");
+                        if (colon <= 0) throw new InvalidDataException($"The 'auth' entry for '{p.Name}' in {configPath} is not 'user:password'.");
                         user = decoded.Substring(0, colon);
                         pass = decoded.Substring(colon + 1);
                     }
@@ -103,24 +108,29 @@ namespace MobyDistribution.Transport
                         if (entry.TryGetProperty("username", out var u) && u.ValueKind == JsonValueKind.String) user = u.GetString();
                         if (entry.TryGetProperty("password", out var pw) && pw.ValueKind == JsonValueKind.String) pass = pw.GetString();
                     }
+                    // The user name goes with the identity token: `az acr login` writes ACR's null-GUID user there, which the
+                    // token GET needs when a token service takes the refresh token only as a Basic password.
+                    if (entry.TryGetProperty("identitytoken", out var it) && it.ValueKind == JsonValueKind.String && it.GetString()!.Length > 0)
+                        return RegistryCredential.FromIdentityToken(it.GetString()!, string.IsNullOrEmpty(user) ? null : user, source);
+                    // A password under ACR's null-GUID user is a refresh token (RegistryCredential.RefreshToken takes it so).
                     if (!string.IsNullOrEmpty(user)) return RegistryCredential.FromPassword(user!, pass ?? string.Empty, source);
                 }
             }
             return null;
         }
 
-        private JsonDocument? Load()
+        private static JsonDocument? Load(string configPath)
         {
-            var info = new FileInfo(ConfigPath);
+            var info = new FileInfo(configPath);
             if (!info.Exists) return null;
-            if (info.Length > MaxConfigBytes) throw new InvalidDataException($"{ConfigPath} is larger than {MaxConfigBytes} bytes.");
+            if (info.Length > MaxConfigBytes) throw new InvalidDataException($"{configPath} is larger than {MaxConfigBytes} bytes.");
             try
             {
-                return JsonDocument.Parse(File.ReadAllBytes(ConfigPath), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+                return JsonDocument.Parse(File.ReadAllBytes(configPath), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
             }
             catch (JsonException e)
             {
-                throw new InvalidDataException($"{ConfigPath} is not valid JSON: {e.Message}", e);
+                throw new InvalidDataException($"{configPath} is not valid JSON: {e.Message}", e);
             }
         }
 

@@ -7,7 +7,8 @@ namespace MobyDistribution.Transport
 {
     /// <summary>
     /// Removes secrets from what is shown: user info in URLs, every query value but a few harmless ones
-    /// (so <c>_state</c>, presigned signatures and tokens never appear), and bearer/basic credentials in text.
+    /// (so <c>_state</c>, presigned signatures and tokens never appear), and in text: bearer/basic credentials, token and
+    /// password fields of forms and JSON (<c>refresh_token=</c>, <c>"access_token":</c>), and anything shaped like a JWT.
     /// </summary>
     public static class Redaction
     {
@@ -21,6 +22,14 @@ namespace MobyDistribution.Transport
 
         private static readonly Regex AuthHeaderPattern = new Regex(
             @"\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/=]+", RegexOptions.Compiled | RegexOptions.IgnoreCase);
+
+        // Secrets as form values (refresh_token=...) and as JSON fields ("access_token": "..."), as a token service may echo them.
+        private static readonly Regex SecretFieldPattern = new Regex(
+            @"(\b|"")(refresh_token|access_token|id_token|identitytoken|identity_token|token|password|client_secret)(""?\s*[:=]\s*""?)([^&\s""]+)",
+            RegexOptions.Compiled | RegexOptions.IgnoreCase);
+
+        // A JWT anywhere (ACR's refresh and access tokens and Entra ID's are JWTs): three base64url parts, the first a JSON header.
+        private static readonly Regex JwtPattern = new Regex(@"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*", RegexOptions.Compiled);
 
         private static readonly Regex UrlPattern = new Regex(@"https?://[^\s""'<>]+", RegexOptions.Compiled | RegexOptions.IgnoreCase);
 
@@ -68,6 +77,8 @@ namespace MobyDistribution.Transport
         {
             if (string.IsNullOrEmpty(text)) return string.Empty;
             var s = AuthHeaderPattern.Replace(text!, m => m.Groups[1].Value + " " + Mask);
+            s = SecretFieldPattern.Replace(s, m => m.Groups[1].Value + m.Groups[2].Value + m.Groups[3].Value + Mask);
+            s = JwtPattern.Replace(s, Mask);
             return UrlPattern.Replace(s, m => Url(m.Value));
         }
 

@@ -18,12 +18,14 @@ namespace MobyDistribution.PowerShell.Commands
     /// </para>
     /// </summary>
     /// <example><code>Connect-Registry -Registry registry.example.com -Credential (Get-Credential)</code></example>
+    /// <example><code>Connect-Registry -Registry contoso.azurecr.io -AccessToken (Get-AzAccessToken -AsSecureString).Token</code></example>
     [Cmdlet(VerbsCommunications.Connect, "Registry", DefaultParameterSetName = CredentialSet)]
     [OutputType(typeof(RegistrySession))]
     public sealed class ConnectRegistryCommand : RegistryRequestCmdletBase
     {
         private const string CredentialSet = "Credential";
         private const string IdentityTokenSet = "IdentityToken";
+        private const string AccessTokenSet = "AccessToken";
 
         /// <summary>
         /// <para type="description">The registry: <c>host[:port]</c> (e.g. <c>localhost:5000</c>, <c>docker.io</c>) or a URL
@@ -43,7 +45,8 @@ namespace MobyDistribution.PowerShell.Commands
         public PSCredential? Credential { get; set; }
 
         /// <summary>
-        /// <para type="description">An identity (OAuth2 refresh) token, as docker keeps for some registries, used instead of a password.</para>
+        /// <para type="description">An identity (OAuth2 refresh) token, as docker keeps for some registries, used instead of a password:
+        /// for Azure Container Registry, the token <c>az acr login --expose-token</c> prints.</para>
         /// </summary>
         [Parameter(Mandatory = true, ParameterSetName = IdentityTokenSet)]
         [ValidateNotNull]
@@ -55,6 +58,22 @@ namespace MobyDistribution.PowerShell.Commands
         [Parameter(ParameterSetName = IdentityTokenSet)]
         [ValidateNotNullOrEmpty]
         public string? UserName { get; set; }
+
+        /// <summary>
+        /// <para type="description">An Entra ID (Azure AD) access token, from <c>Get-AzAccessToken</c> or <c>az account get-access-token</c>,
+        /// for Azure Container Registry without the docker CLI. It is exchanged at the registry for a refresh token, kept in
+        /// memory for this session only, which buys and renews the registry's access tokens.</para>
+        /// </summary>
+        [Parameter(Mandatory = true, ParameterSetName = AccessTokenSet)]
+        [ValidateNotNull]
+        public SecureString? AccessToken { get; set; }
+
+        /// <summary>
+        /// <para type="description">The Entra ID tenant to name in the exchange of -AccessToken; without it, the registry takes the token's own.</para>
+        /// </summary>
+        [Parameter(ParameterSetName = AccessTokenSet)]
+        [ValidateNotNullOrEmpty]
+        public string? Tenant { get; set; }
 
         /// <summary>
         /// <para type="description">Allows plain http to a registry that is not on this machine. Loopback registries may use http without it.</para>
@@ -106,9 +125,18 @@ namespace MobyDistribution.PowerShell.Commands
             {
                 options.Credential = RegistryCredential.FromPassword(Credential.UserName, Credential.GetNetworkCredential().Password);
             }
-            else if (IdentityToken != null)
+            else if (IdentityToken != null || AccessToken != null)
             {
-                options.Credential = RegistryCredential.FromIdentityToken(new NetworkCredential(string.Empty, IdentityToken).Password, UserName);
+                var token = new NetworkCredential(string.Empty, IdentityToken ?? AccessToken).Password;
+                if (string.IsNullOrEmpty(token))
+                {
+                    var name = IdentityToken != null ? nameof(IdentityToken) : nameof(AccessToken);
+                    WriteError(new ArgumentException($"The {name} given is empty."), "EmptyToken", ErrorCategory.InvalidArgument, name);
+                    return;
+                }
+                options.Credential = IdentityToken != null
+                    ? RegistryCredential.FromIdentityToken(token, UserName)
+                    : RegistryCredential.FromAccessToken(token, Tenant);
             }
 
             RegistrySession session;
