@@ -163,36 +163,37 @@ namespace MobyDistribution.Operations
                 var repo = destination.Repository;
                 if (source != null)
                 {
-                    bool sameRegistry = string.Equals(source.Client.Endpoint.Registry, client.Endpoint.Registry, StringComparison.OrdinalIgnoreCase);
-                    foreach (var d in source.Manifest.Layers)
+                    // The base's layers, several at a time: skipped, mounted or streamed by the one engine.
+                    using var throttle = new SemaphoreSlim(ImageCopyOptions.DefaultThrottleLimit);
+                    await Task.WhenAll(source.Manifest.Layers.Where(d => d.Urls == null || d.Urls.Count == 0).Select(async d => // foreign layers stay where they are
                     {
-                        if (d.Urls != null && d.Urls.Count > 0) continue; // foreign layers stay where they are
-                        using var lazy = new LazyReadStream(ct => source.Client.Blobs.OpenReadAsync(source.Repository, d.Digest, d.Size, ct));
-                        var result = await client.Blobs.UploadAsync(repo, lazy, new BlobUploadOptions
+                        await throttle.WaitAsync(cancellationToken).ConfigureAwait(false);
+                        try
                         {
-                            Digest = d.Digest, Length = d.Size, MediaType = d.MediaType,
-                            MountFrom = sameRegistry && source.Repository != repo ? source.Repository : null,
-                        }, Report(progress, d.Digest, d.Size), cancellationToken).ConfigureAwait(false);
-                        progress?.Report(new TransferProgress(d.Digest, result.Outcome.ToString(), d.Size, d.Size, true));
-                    }
+                            var result = await BlobTransfer.CopyAsync(source.Client, source.Repository, d, client, repo, null,
+                                Report(progress, d.Digest, d.Size), cancellationToken).ConfigureAwait(false);
+                            progress?.Report(new TransferProgress(d.Digest, result.Outcome.ToString(), d.Size, d.Size, true));
+                        }
+                        finally
+                        {
+                            throttle.Release();
+                        }
+                    })).ConfigureAwait(false);
                 }
                 var added = new List<Descriptor>();
                 foreach (var layer in built)
                 {
-                    using var file = new FileStream(layer.BlobPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1024 * 1024, FileOptions.Asynchronous);
-                    var result = await client.Blobs.UploadAsync(repo, file, new BlobUploadOptions
-                    {
-                        Digest = layer.Digest, Length = layer.Size, MediaType = layerMediaType, Monolithic = true,
-                    }, Report(progress, layer.Digest, layer.Size), cancellationToken).ConfigureAwait(false);
+                    var descriptor = new Descriptor(layerMediaType, layer.Digest, layer.Size);
+                    var path = layer.BlobPath;
+                    var result = await BlobTransfer.PushAsync(
+                        _ => Task.FromResult<Stream>(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1024 * 1024, FileOptions.Asynchronous)),
+                        descriptor, client, repo, null, Report(progress, layer.Digest, layer.Size), cancellationToken).ConfigureAwait(false);
                     progress?.Report(new TransferProgress(layer.Digest, result.Outcome.ToString(), layer.Size, layer.Size, true));
-                    added.Add(new Descriptor(layerMediaType, layer.Digest, layer.Size));
+                    added.Add(descriptor);
                 }
                 var configMediaType = oci ? MediaTypes.OciConfig : MediaTypes.DockerContainerConfig;
-                using (var stream = new MemoryStream(config, writable: false))
-                {
-                    await client.Blobs.UploadAsync(repo, stream, new BlobUploadOptions { Digest = configDigest, Length = config.Length, Monolithic = true, MediaType = configMediaType },
-                        null, cancellationToken).ConfigureAwait(false);
-                }
+                await BlobTransfer.PushAsync(_ => Task.FromResult<Stream>(new MemoryStream(config, writable: false)),
+                    new Descriptor(configMediaType, configDigest, config.Length), client, repo, null, null, cancellationToken).ConfigureAwait(false);
                 var configDescriptor = new Descriptor(configMediaType, configDigest, config.Length);
                 var layers = (source?.Manifest.Layers ?? Array.Empty<Descriptor>()).Concat(added).ToList();
                 ImageManifest manifest = oci ? OciImageManifest.Create(configDescriptor, layers) : DockerManifestV2.Create(configDescriptor, layers);
@@ -242,28 +243,6 @@ namespace MobyDistribution.Operations
             if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) || seconds > 253402300799)
                 throw new ArgumentException($"SOURCE_DATE_EPOCH is '{value}', not a whole number of seconds since 1970-01-01 UTC.", nameof(value));
             return DateTimeOffset.FromUnixTimeSeconds(seconds);
-        }
-
-        /// <summary>Opens its source on first read, so that a blob the registry already has (or mounts) is never fetched.</summary>
-        private sealed class LazyReadStream : ReadOnlyStream
-        {
-            private readonly Func<CancellationToken, Task<Stream>> _open;
-            private Stream? _inner;
-
-            public LazyReadStream(Func<CancellationToken, Task<Stream>> open) => _open = open;
-
-            public override async Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-            {
-                _inner ??= await _open(cancellationToken).ConfigureAwait(false);
-                return await _inner.ReadAsync(buffer, offset, count, cancellationToken).ConfigureAwait(false);
-            }
-
-
-            protected override void Dispose(bool disposing)
-            {
-                if (disposing) _inner?.Dispose();
-                base.Dispose(disposing);
-            }
         }
     }
 }
