@@ -86,10 +86,12 @@ namespace MobyDistribution.Transport
             int failures;
             lock (s)
             {
+                // A spent budget counts no more attempts: none was made after it gave up.
+                if (s.Spent) return false;
                 s.Reasons.Add(reason);
                 s.SinceFirstFailure ??= Stopwatch.StartNew();
                 failures = ++s.Failures;
-                if (s.Spent || failures >= s.Policy.MaxAttempts)
+                if (failures >= s.Policy.MaxAttempts)
                 {
                     s.Spent = true;
                     return false;
@@ -172,7 +174,7 @@ namespace MobyDistribution.Transport
 
         private static readonly HashSet<string> DeterministicErrors = new HashSet<string>(StringComparer.Ordinal)
         {
-            "ResponseHeaderExceededLengthLimit", "InvalidResponse", "ConfigurationLimitExceeded", "UnsupportedExtendedConnect",
+            "InvalidResponse", "ConfigurationLimitExceeded", "ExtendedConnectNotSupported",
             "VersionNegotiationError", "UserAuthenticationError",
         };
 
