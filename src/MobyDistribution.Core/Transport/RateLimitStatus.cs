@@ -39,6 +39,9 @@ namespace MobyDistribution.Transport
         /// <summary>The length of the window in seconds (the <c>w=</c> parameter), when the registry said.</summary>
         public long? WindowSeconds { get; }
 
+        /// <summary>The window in words (<c>6 h</c>, <c>90 s</c>); empty when unknown.</summary>
+        public string Window => WindowSeconds.HasValue ? Duration(WindowSeconds.Value) : string.Empty;
+
         /// <summary>When the answer that carried the headers arrived.</summary>
         public DateTimeOffset ObservedAt { get; }
 
@@ -50,7 +53,7 @@ namespace MobyDistribution.Transport
         {
             var text = Remaining.HasValue && Limit.HasValue ? $"{Remaining} of {Limit} left"
                 : Remaining.HasValue ? $"{Remaining} left" : $"{Limit}";
-            return WindowSeconds.HasValue ? text + " per " + Duration(WindowSeconds.Value) : text;
+            return WindowSeconds.HasValue ? text + " per " + Window : text;
         }
 
         /// <summary>
@@ -60,7 +63,7 @@ namespace MobyDistribution.Transport
         public string Describe()
         {
             var text = "the quota is " + (Limit.HasValue ? $"{Limit} request{(Limit == 1 ? string.Empty : "s")}" : "unknown");
-            if (WindowSeconds.HasValue) text += $" per {Duration(WindowSeconds.Value)}" + (WindowSeconds.Value >= 60 ? $" ({WindowSeconds} s)" : string.Empty);
+            if (WindowSeconds.HasValue) text += $" per {Window}" + (WindowSeconds.Value >= 60 ? $" ({WindowSeconds} s)" : string.Empty);
             if (Remaining.HasValue) text += $", {Remaining} left";
             return text + $", as the registry said at {ObservedAt.UtcDateTime.ToString("HH:mm:ss", CultureInfo.InvariantCulture)}Z";
         }
@@ -126,20 +129,20 @@ namespace MobyDistribution.Transport
             if (items.Count == 0) return (null, null);
             var parts = items[0].Split(';');
             if (!TryCount(parts[0], out var count)) return (null, null);
-            long? window = Window(parts.Skip(1));
+            long? window = WindowParameter(parts.Skip(1));
             if (!window.HasValue)
             {
                 // "100, 100;w=21600": the window of the policy whose quota is the current one.
                 foreach (var item in items.Skip(1))
                 {
                     var p = item.Split(';');
-                    if (TryCount(p[0], out var c) && c == count && Window(p.Skip(1)) is long w) { window = w; break; }
+                    if (TryCount(p[0], out var c) && c == count && WindowParameter(p.Skip(1)) is long w) { window = w; break; }
                 }
             }
             return (count, window);
         }
 
-        private static long? Window(IEnumerable<string> parameters)
+        private static long? WindowParameter(IEnumerable<string> parameters)
         {
             foreach (var parameter in parameters)
             {
