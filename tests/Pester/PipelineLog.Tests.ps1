@@ -1,0 +1,112 @@
+#Requires -Version 7.0
+# Progress in Azure DevOps pipeline logs, which drop Write-Progress: with TF_BUILD set, transfers also write
+# ##vso[task.setprogress value=N;]text and a plain line to standard output, at most every 10 s and once at the end.
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    Import-MobyModule
+    $script:TestBed = Start-MobyTestBed
+    # About 600 KB of layer through a proxy that sends 200 KB/s: a few seconds, long enough to be seen part done.
+    $script:Image = [MobyDistribution.TestBed.FixtureImage]::CreateLargeLayer(600000, 141)
+    Publish-MobyFixture $Image $TestBed.Anonymous 'pipeline/app' 'v1' | Out-Null
+    $script:Layer = (Get-ImageManifest "$($TestBed.Anonymous.HostPort)/pipeline/app:v1").Layers[0].Digest.ToString()
+    $script:Proxy = [MobyDistribution.TestBed.FaultProxy]::Start($TestBed.Anonymous)
+    $Proxy.BandwidthLimit = 200000
+
+    # Runs Save-ImageBlob of the layer (its descriptor gives the size) in a fresh, non-interactive pwsh (as the PowerShell@2 task does); returns its stdout lines.
+    function Invoke-ChildSave([string] $TfBuild) {
+        $dir = New-MobyTempDirectory
+        $module = Get-MobyModulePath
+        $script = "`$ErrorActionPreference = 'Stop'; Import-Module '$module'; " +
+            "(Get-ImageManifest '$($Proxy.HostPort)/pipeline/app:v1').Layers | Save-ImageBlob -Path '$dir'"
+        $pwsh = @(Get-MobyPwshCommand)
+        $saved = $env:TF_BUILD
+        try {
+            if ($TfBuild) { $env:TF_BUILD = $TfBuild } else { Remove-Item Env:TF_BUILD -ErrorAction SilentlyContinue }
+            $out = & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -Command $script 2>&1
+            $LASTEXITCODE | Should -Be 0 -Because ($out -join "`n")
+        } finally {
+            if ($null -ne $saved) { $env:TF_BUILD = $saved } else { Remove-Item Env:TF_BUILD -ErrorAction SilentlyContinue }
+        }
+        $files = @(Get-ChildItem -LiteralPath $dir -File)
+        $files | Should -HaveCount 1
+        Get-MobySha256 $files[0].FullName | Should -Be $Layer
+        return @($out | ForEach-Object { "$_" })
+    }
+}
+
+AfterAll {
+    Remove-MobyTempDirectory
+    $Proxy.Dispose()
+    $TestBed.Dispose()
+    $Image.Dispose()
+}
+
+Describe 'Pipeline progress lines' {
+    It 'writes setprogress lines that rise to 100, and plain progress lines, when TF_BUILD is set' {
+        $lines = Invoke-ChildSave 'True'
+        $values = @($lines | Where-Object { $_ -match '^##vso\[task\.setprogress value=(\d+);\]Save-ImageBlob$' } | ForEach-Object { [int] ($_ -replace '^##vso\[task\.setprogress value=(\d+);\].*$', '$1') })
+        $values.Count | Should -BeGreaterOrEqual 2 -Because ($lines -join "`n")
+        $values[0] | Should -BeLessThan 100 -Because 'the first line is written when the transfer starts'
+        for ($i = 1; $i -lt $values.Count; $i++) { $values[$i] | Should -BeGreaterOrEqual $values[$i - 1] }
+        $values[-1] | Should -Be 100
+        $lines | Where-Object { $_ -match '^Save-ImageBlob: 1 of 1 blobs, .* of .* \(100%\)$' } | Should -Not -BeNullOrEmpty
+    }
+
+    It 'writes none of them elsewhere' {
+        $lines = Invoke-ChildSave ''
+        $lines | Where-Object { $_ -match '##vso|^Save-ImageBlob:' } | Should -BeNullOrEmpty
+    }
+
+    It 'does no harm in a host without a console (a runspace a program makes)' {
+        $dir = New-MobyTempDirectory
+        $saved = $env:TF_BUILD
+        $ps = [powershell]::Create()
+        try {
+            $env:TF_BUILD = 'True'
+            $null = $ps.AddScript("Import-Module '$(Get-MobyModulePath)'; (Get-ImageManifest '$($Proxy.HostPort)/pipeline/app:v1').Layers | Save-ImageBlob -Path '$dir' -PassThru")
+            $files = $ps.Invoke()
+            $ps.Streams.Error | Should -BeNullOrEmpty
+            $ps.HadErrors | Should -BeFalse
+            Get-MobySha256 $files[0].FullName | Should -Be $Layer
+        } finally {
+            $ps.Dispose()
+            if ($null -ne $saved) { $env:TF_BUILD = $saved } else { Remove-Item Env:TF_BUILD -ErrorAction SilentlyContinue }
+        }
+    }
+}
+
+Describe 'PipelineProgressLog' {
+    BeforeAll {
+        $script:Now = [TimeSpan]::Zero
+        $script:NewLog = { [MobyDistribution.PowerShell.PipelineProgressLog]::new([TimeSpan]::FromSeconds(10), [Func[TimeSpan]] { $script:Now }) }
+    }
+
+    It 'writes at the start, then at most once per interval, never going back, and once at the end' {
+        $log = & $NewLog
+        $script:Now = [TimeSpan]::Zero
+        $log.Next('Copy a to b', '0 of 2 blobs, 1 KiB of 10 KiB', 10, $false) | Should -Be @('##vso[task.setprogress value=10;]Copy a to b', 'Copy a to b: 0 of 2 blobs, 1 KiB of 10 KiB (10%)')
+        $script:Now = [TimeSpan]::FromSeconds(9.9)
+        $log.Next('Copy a to b', 'later', 50, $false) | Should -BeNullOrEmpty
+        $script:Now = [TimeSpan]::FromSeconds(10)
+        ($log.Next('Copy a to b', 'later', 50, $false))[0] | Should -Be '##vso[task.setprogress value=50;]Copy a to b'
+        # A blob that starts again counts fewer bytes: the bar stays where it was, the plain line says the truth.
+        $script:Now = [TimeSpan]::FromSeconds(20)
+        $log.Next('Copy a to b', 'restarted', 30, $false) | Should -Be @('##vso[task.setprogress value=50;]Copy a to b', 'Copy a to b: restarted (30%)')
+        # The end is written at once, whatever the interval, and only once.
+        $script:Now = [TimeSpan]::FromSeconds(21)
+        ($log.Next('Copy a to b', 'done', 100, $true))[0] | Should -Be '##vso[task.setprogress value=100;]Copy a to b'
+        $log.Next('Copy a to b', 'done', 100, $true) | Should -BeNullOrEmpty
+        $script:Now = [TimeSpan]::FromSeconds(60)
+        $log.Next('Copy a to b', 'done', 100, $false) | Should -BeNullOrEmpty
+    }
+
+    It 'writes only the plain line while the total is unknown, and keeps line breaks out of the logging command' {
+        $log = & $NewLog
+        $script:Now = [TimeSpan]::Zero
+        $log.Next("Export x`n##vso[task.complete result=Failed;]", '3 MiB', -1, $false) |
+            Should -Be @('Export x ##vso[task.complete result=Failed;]: 3 MiB')
+        $script:Now = [TimeSpan]::FromSeconds(30)
+        $log.Next("50%`r`nnext", '1 of 1 blobs', 100, $true) | Should -Be @('##vso[task.setprogress value=100;]50%AZP25%0D%0Anext', '50%  next: 1 of 1 blobs (100%)')
+    }
+}
