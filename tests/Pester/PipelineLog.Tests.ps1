@@ -110,3 +110,63 @@ Describe 'PipelineProgressLog' {
         $log.Next("50%`r`nnext", '1 of 1 blobs', 100, $true) | Should -Be @('##vso[task.setprogress value=100;]50%AZP25%0D%0Anext', '50%  next: 1 of 1 blobs (100%)')
     }
 }
+
+Describe 'The mirror step of docs/azure-pipelines.yml' {
+    BeforeAll {
+        # The inline script of the PowerShell@2 task, as the agent would run it.
+        $lines = Get-Content (Join-Path $MobyRepoRoot 'docs/azure-pipelines.yml')
+        $task = ($lines | Select-String -Pattern '^\s*- task: PowerShell@2\s*$' | Select-Object -First 1).LineNumber
+        $start = ($lines | Select-Object -Skip $task | Select-String -Pattern '^(\s*)script: \|\s*$' | Select-Object -First 1)
+        $indent = $start.Matches[0].Groups[1].Value.Length + 2
+        $body = for ($j = $task + $start.LineNumber; $j -lt $lines.Count -and ($lines[$j] -eq '' -or $lines[$j] -match "^\s{$indent}"); $j++) { $lines[$j] -replace "^\s{0,$indent}", '' }
+        $script:MirrorScript = $body -join "`n"
+
+        $script:Other = New-MobyFixture -Layers 1 -Seed 142
+        $anonymous = $TestBed.Anonymous
+        $script:V1 = Publish-MobyFixture $Image $anonymous 'mirror/app' 'v1'
+        $script:V2 = Publish-MobyFixture $Other $anonymous 'mirror/app' 'v2.0'
+        Publish-MobyFixture $Other $anonymous 'mirror/app' 'beta' | Out-Null
+        $release = $TestBed.Basic
+        $script:Variables = @{
+            SOURCE_REGISTRY = $anonymous.HostPort; SOURCE_REGISTRY_USER = 'builder'; SOURCE_REGISTRY_PASSWORD = 'anonymous-registry-ignores-it'
+            RELEASE_REGISTRY = $release.HostPort; RELEASE_REGISTRY_USER = $release.Username; RELEASE_REGISTRY_PASSWORD = $release.Password
+            IMAGE_REPOSITORY = 'mirror/app'; MIRROR_TAGS = 'v*'; TF_BUILD = 'True'
+        }
+
+        # One process per step, the module found on PSModulePath as an installed one would be.
+        function Invoke-Step([string] $Script, [hashtable] $Environment) {
+            $saved = @{}
+            $Environment.PSModulePath = (Split-Path (Split-Path (Get-MobyModulePath))) + [IO.Path]::PathSeparator + $env:PSModulePath
+            foreach ($name in $Environment.Keys) { $saved[$name] = [Environment]::GetEnvironmentVariable($name); [Environment]::SetEnvironmentVariable($name, $Environment[$name]) }
+            try {
+                $pwsh = @(Get-MobyPwshCommand)
+                $out = & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoLogo -NoProfile -NonInteractive -Command $Script 2>&1
+                return [pscustomobject]@{ ExitCode = $LASTEXITCODE; Output = @($out | ForEach-Object { "$_" }) }
+            } finally {
+                foreach ($name in $saved.Keys) { [Environment]::SetEnvironmentVariable($name, $saved[$name]) }
+            }
+        }
+    }
+
+    AfterAll {
+        $Other.Dispose()
+    }
+
+    It 'copies the tags that match, by digest, with progress in the log; a second run copies nothing' {
+        $first = Invoke-Step $MirrorScript $Variables
+        $first.ExitCode | Should -Be 0 -Because ($first.Output -join "`n")
+        $first.Output | Should -Contain "Mirrored $($Variables.SOURCE_REGISTRY)/mirror/app to $($Variables.RELEASE_REGISTRY)/mirror/app: 2 tags copied, 0 already current."
+        $first.Output | Where-Object { $_ -match '^##vso\[task\.setprogress value=100;\]Copy ' } | Should -Not -BeNullOrEmpty
+        ($first.Output -join "`n") | Should -Not -Match ([regex]::Escape($Variables.RELEASE_REGISTRY_PASSWORD))
+
+        # What skopeo, an independent client, sees in the release registry.
+        $release = $TestBed.Basic
+        [MobyDistribution.TestBed.Skopeo]::Digest($release.ImageReference('mirror/app', 'v1'), $release.Credentials) | Should -Be $V1
+        [MobyDistribution.TestBed.Skopeo]::Digest($release.ImageReference('mirror/app', 'v2.0'), $release.Credentials) | Should -Be $V2
+        [MobyDistribution.TestBed.Skopeo]::ListTags($release.ImageReference('mirror/app', 'v1'), $release.Credentials) | Sort-Object | Should -Be @('v1', 'v2.0')
+
+        $second = Invoke-Step $MirrorScript $Variables
+        $second.ExitCode | Should -Be 0 -Because ($second.Output -join "`n")
+        $second.Output | Should -Contain "Mirrored $($Variables.SOURCE_REGISTRY)/mirror/app to $($Variables.RELEASE_REGISTRY)/mirror/app: 0 tags copied, 2 already current."
+    }
+}
