@@ -41,9 +41,12 @@ namespace MobyDistribution.Core.Tests
             await s.Client.Manifests.GetContentAsync(repo, "v1");
             Assert.Equal(3L, s.Client.RateLimit!.Remaining);
 
-            // HEAD is not a pull and carries no quota: what was seen stays.
+            // A HEAD is not a pull: it reports the quota without using any.
+            var seen = s.Client.RateLimit;
             await s.Client.Manifests.GetDescriptorAsync(repo, "v1");
             Assert.Equal(3L, s.Client.RateLimit!.Remaining);
+            Assert.NotSame(seen, s.Client.RateLimit);
+            Assert.Equal(new[] { 200 }, s.Requests("HEAD", "/manifests/").Select(r => r.Status));
             // Another client of the same registry has its own record.
             using var other = new Scenario(_bed.Anonymous);
             Assert.Null(other.Client.RateLimit);

@@ -96,8 +96,11 @@ namespace MobyDistribution.TestBed
         private DateTimeOffset _windowStart;
         private int _quotaUsed;
 
-        /// <summary>Counts a request against the quota: what is left after it, or -1 when the quota was already spent.</summary>
-        internal int TakeQuota()
+        /// <summary>
+        /// Counts a request against the quota: what is left after it, or -1 when the quota was already spent. A request
+        /// that is not a pull (<paramref name="counts"/> false: a HEAD) is told what is left without using any.
+        /// </summary>
+        internal int TakeQuota(bool counts = true)
         {
             lock (_quotaGate)
             {
@@ -107,6 +110,7 @@ namespace MobyDistribution.TestBed
                     _windowStart = now;
                     _quotaUsed = 0;
                 }
+                if (!counts) return QuotaLimit - _quotaUsed;
                 if (_quotaUsed >= QuotaLimit) return -1;
                 _quotaUsed++;
                 return QuotaLimit - _quotaUsed;
@@ -183,8 +187,11 @@ namespace MobyDistribution.TestBed
         public static FaultRule DropResponse(string method, string pathPattern, int occurrence = 1, int times = 1) =>
             new FaultRule(FaultKind.DropResponse, method, pathPattern) { Occurrence = occurrence, Times = times };
 
-        /// <summary>A pull quota of <paramref name="limit"/> manifest GETs per window (a HEAD does not count, as on Docker Hub).</summary>
-        public static FaultRule RateLimit(int limit, int windowSeconds, int retryAfterSeconds = -1, string method = "GET", string pathPattern = "/manifests/") =>
+        /// <summary>
+        /// A pull quota of <paramref name="limit"/> manifest GETs per window; as on Docker Hub, a HEAD gets the headers
+        /// without counting and is never refused.
+        /// </summary>
+        public static FaultRule RateLimit(int limit, int windowSeconds, int retryAfterSeconds = -1, string method = "*", string pathPattern = "/manifests/") =>
             new FaultRule(FaultKind.RateLimit, method, pathPattern)
             {
                 QuotaLimit = limit, Duration = TimeSpan.FromSeconds(windowSeconds), RetryAfterSeconds = retryAfterSeconds, StatusCode = 429, Times = 0,
@@ -503,7 +510,7 @@ namespace MobyDistribution.TestBed
             List<KeyValuePair<string, string>>? quotaHeaders = null;
             if (quota != null)
             {
-                int left = quota.TakeQuota();
+                int left = quota.TakeQuota(counts: head.Method == "GET");
                 quotaHeaders = quota.QuotaHeaders(left);
                 if (left < 0) answer ??= quota;
             }

@@ -12,7 +12,7 @@ BeforeAll {
     # A proxy of its own per test: a session (and its recorded quota) belongs to one registry name.
     function Start-QuotaProxy([int] $Limit, [int] $WindowSeconds, [int] $RetryAfterSeconds = -1) {
         $proxy = [MobyDistribution.TestBed.FaultProxy]::Start($TestBed.Anonymous)
-        $null = $proxy.AddRule([MobyDistribution.TestBed.FaultRule]::RateLimit($Limit, $WindowSeconds, $RetryAfterSeconds, 'GET', '/manifests/'))
+        $null = $proxy.AddRule([MobyDistribution.TestBed.FaultRule]::RateLimit($Limit, $WindowSeconds, $RetryAfterSeconds, '*', '/manifests/'))
         $script:Proxies += $proxy
         return $proxy
     }
