@@ -76,6 +76,39 @@ namespace MobyDistribution.PowerShell
         }
     
         /// <summary>
+        /// A media type in a word or two for narrow tables: <c>OCI image</c>, <c>Docker list</c>, <c>layer (gzip)</c>,
+        /// <c>config</c>; any other type as <see cref="MediaType"/> gives it.
+        /// </summary>
+        public static string Kind(string? mediaType)
+        {
+            switch (mediaType)
+            {
+                case null: case "": return string.Empty;
+                case MediaTypes.OciManifest: return "OCI image";
+                case MediaTypes.OciIndex: return "OCI index";
+                case MediaTypes.DockerManifestV2: return "Docker image";
+                case MediaTypes.DockerManifestList: return "Docker list";
+                case MediaTypes.DockerManifestV1: case MediaTypes.DockerManifestV1Signed: return "Docker v1";
+                case MediaTypes.OciConfig: case MediaTypes.DockerContainerConfig: return "config";
+                case MediaTypes.OciEmpty: return "empty";
+                case MediaTypes.OciLayerTar: return "layer (tar)";
+                case MediaTypes.OciLayerGzip: case MediaTypes.DockerLayerGzip: return "layer (gzip)";
+                case MediaTypes.OciLayerZstd: return "layer (zstd)";
+                case MediaTypes.DockerForeignLayerGzip: case MediaTypes.OciNondistributableLayerGzip: return "foreign layer";
+                default: return MediaType(mediaType);
+            }
+        }
+
+        /// <summary>A registry's quota for a table: <c>76/100 per 6 h</c>, <c>76 left</c>; empty when none was seen.</summary>
+        public static string RateLimit(MobyDistribution.Transport.RateLimitStatus? status)
+        {
+            if (status == null) return string.Empty;
+            var text = status.Remaining.HasValue && status.Limit.HasValue ? $"{status.Remaining}/{status.Limit}"
+                : status.Remaining.HasValue ? $"{status.Remaining} left" : $"{status.Limit}";
+            return status.WindowSeconds.HasValue ? text + " per " + status.Window : text;
+        }
+
+        /// <summary>
         /// What a manifest holds, in a few words: <c>2 layers, 12.8 KiB</c> for an image, <c>2 images: linux/amd64, linux/arm64/v8</c>
         /// for an index, so that one table reads well whatever kinds a pipeline mixes.
         /// </summary>

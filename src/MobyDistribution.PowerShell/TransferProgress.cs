@@ -42,7 +42,8 @@ namespace MobyDistribution.PowerShell
     }
 
     /// <summary>
-    /// Renders a batch of transfers as progress records: one overall bar and one child bar per transfer in flight.
+    /// Renders a batch of transfers as progress records: one overall bar and one child bar per transfer in flight; in an
+    /// Azure DevOps job, whose log drops progress records, also as <see cref="PipelineProgressLog"/> lines on the host.
     /// Call <see cref="Write"/> from the pipeline thread only.
     /// </summary>
     internal sealed class TransferProgressView
@@ -51,22 +52,27 @@ namespace MobyDistribution.PowerShell
         private readonly int _parentId;
         private readonly Func<IReadOnlyList<TransferProgress>> _snapshot;
         private readonly HashSet<int> _shown = new HashSet<int>();
+        private readonly PipelineProgressLog? _pipelineLog;
         private IReadOnlyList<TransferProgress> _transfers = Array.Empty<TransferProgress>();
 
         /// <summary>A view of <paramref name="transfers"/> under the overall activity <paramref name="activity"/>.</summary>
         public TransferProgressView(string activity, IReadOnlyList<TransferProgress> transfers, int parentId = 1)
             : this(activity, () => transfers, parentId) { }
 
-        /// <summary>A view of transfers that appear as the work finds them (an append-only list, read at each write).</summary>
-        public TransferProgressView(string activity, Func<IReadOnlyList<TransferProgress>> snapshot, int parentId = 1)
+        /// <summary>
+        /// A view of transfers that appear as the work finds them (an append-only list, read at each write). The pipeline log
+        /// is <see cref="PipelineProgressLog.ForEnvironment"/>'s unless <paramref name="pipelineLog"/> is given.
+        /// </summary>
+        public TransferProgressView(string activity, Func<IReadOnlyList<TransferProgress>> snapshot, int parentId = 1, PipelineProgressLog? pipelineLog = null)
         {
             _activity = activity;
             _snapshot = snapshot;
             _parentId = parentId;
+            _pipelineLog = pipelineLog ?? PipelineProgressLog.ForEnvironment();
         }
 
         /// <summary>Writes the current state; finished transfers get a Completed record once.</summary>
-        public void Write(Cmdlet cmdlet)
+        public void Write(PSCmdlet cmdlet)
         {
             _transfers = _snapshot();
             long done = 0, total = 0;
@@ -94,16 +100,42 @@ namespace MobyDistribution.PowerShell
                 });
             }
             var overall = $"{finished} of {_transfers.Count} blobs, {Status(done, totalKnown ? total : (long?)null)}";
-            cmdlet.WriteProgress(new ProgressRecord(_parentId, _activity, overall) { PercentComplete = Percent(done, totalKnown ? total : (long?)null) });
+            int percent = Percent(done, totalKnown ? total : (long?)null);
+            cmdlet.WriteProgress(new ProgressRecord(_parentId, _activity, overall) { PercentComplete = percent });
+            WritePipelineLog(cmdlet, overall, percent, ended: false);
         }
 
-        /// <summary>Writes Completed records for every bar this view showed.</summary>
-        public void Complete(Cmdlet cmdlet)
+        /// <summary>Writes Completed records for every bar this view showed, and the pipeline log's last lines.</summary>
+        public void Complete(PSCmdlet cmdlet)
         {
+            if (_pipelineLog != null)
+            {
+                _transfers = _snapshot();
+                long done = _transfers.Sum(t => t.Done);
+                long? total = _transfers.All(t => t.Total.HasValue) ? _transfers.Sum(t => t.Total!.Value) : (long?)null;
+                int finished = _transfers.Count(t => t.IsFinished);
+                // A total still unknown at the end is all done only when every transfer finished.
+                int percent = Percent(done, total);
+                if (percent < 0 && finished == _transfers.Count) percent = 100;
+                WritePipelineLog(cmdlet, $"{finished} of {_transfers.Count} blobs, {Status(done, total)}", percent, ended: true);
+            }
             foreach (var id in _shown.ToList())
                 cmdlet.WriteProgress(new ProgressRecord(id, _activity, "Done") { ParentActivityId = _parentId, RecordType = ProgressRecordType.Completed });
             _shown.Clear();
             cmdlet.WriteProgress(new ProgressRecord(_parentId, _activity, "Done") { RecordType = ProgressRecordType.Completed });
+        }
+
+        // Standard output through the host, where the agent reads logging commands; a host without a UI (a runspace made
+        // by a program) gets them on the Information stream instead.
+        private void WritePipelineLog(PSCmdlet cmdlet, string status, int percent, bool ended)
+        {
+            if (_pipelineLog == null || _transfers.Count == 0) return;
+            foreach (var line in _pipelineLog.Next(_activity, status, percent, ended))
+            {
+                var ui = cmdlet.Host?.UI;
+                if (ui != null) ui.WriteLine(line);
+                else cmdlet.WriteInformation(line, new[] { "PipelineProgress" });
+            }
         }
 
         private static string Status(long done, long? total) =>

@@ -41,6 +41,13 @@ namespace MobyDistribution.TestBed
         DropResponse,
         /// <summary>Forward, limiting the request and response bodies to <see cref="FaultRule.BytesPerSecond"/>.</summary>
         Throttle,
+        /// <summary>
+        /// Docker Hub's pull quota: forward with <c>RateLimit-Limit: </c><see cref="FaultRule.QuotaLimit"/><c>;w=</c>window and a
+        /// <c>RateLimit-Remaining</c> that counts down; once spent, answer 429 TOOMANYREQUESTS with the same headers (and
+        /// <c>Retry-After: </c><see cref="FaultRule.RetryAfterSeconds"/> unless it is negative) until the window of
+        /// <see cref="FaultRule.Duration"/>, started by the first counted request, is over.
+        /// </summary>
+        RateLimit,
     }
 
     /// <summary>
@@ -81,6 +88,45 @@ namespace MobyDistribution.TestBed
         public long AfterBytes { get; set; }
         public TimeSpan Duration { get; set; }
         public long BytesPerSecond { get; set; }
+
+        /// <summary>Requests allowed per window by a <see cref="FaultKind.RateLimit"/> rule.</summary>
+        public int QuotaLimit { get; set; }
+
+        private readonly object _quotaGate = new();
+        private DateTimeOffset _windowStart;
+        private int _quotaUsed;
+
+        /// <summary>
+        /// Counts a request against the quota: what is left after it, or -1 when the quota was already spent. A request
+        /// that is not a pull (<paramref name="counts"/> false: a HEAD) is told what is left without using any.
+        /// </summary>
+        internal int TakeQuota(bool counts = true)
+        {
+            lock (_quotaGate)
+            {
+                var now = DateTimeOffset.UtcNow;
+                if (_quotaUsed == 0 || (Duration > TimeSpan.Zero && now - _windowStart >= Duration))
+                {
+                    _windowStart = now;
+                    _quotaUsed = 0;
+                }
+                if (!counts) return QuotaLimit - _quotaUsed;
+                if (_quotaUsed >= QuotaLimit) return -1;
+                _quotaUsed++;
+                return QuotaLimit - _quotaUsed;
+            }
+        }
+
+        /// <summary>The headers of a <see cref="FaultKind.RateLimit"/> answer with <paramref name="remaining"/> left.</summary>
+        internal List<KeyValuePair<string, string>> QuotaHeaders(int remaining)
+        {
+            var w = ((long)Duration.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return new List<KeyValuePair<string, string>>
+            {
+                new("RateLimit-Limit", $"{QuotaLimit};w={w}"),
+                new("RateLimit-Remaining", $"{Math.Max(0, remaining)};w={w}"),
+            };
+        }
 
         /// <summary>Requests that matched method and path so far.</summary>
         public int Matched => Volatile.Read(ref _matched);
@@ -141,6 +187,16 @@ namespace MobyDistribution.TestBed
         public static FaultRule DropResponse(string method, string pathPattern, int occurrence = 1, int times = 1) =>
             new FaultRule(FaultKind.DropResponse, method, pathPattern) { Occurrence = occurrence, Times = times };
 
+        /// <summary>
+        /// A pull quota of <paramref name="limit"/> manifest GETs per window; as on Docker Hub, a HEAD gets the headers
+        /// without counting and is never refused.
+        /// </summary>
+        public static FaultRule RateLimit(int limit, int windowSeconds, int retryAfterSeconds = -1, string method = "*", string pathPattern = "/manifests/") =>
+            new FaultRule(FaultKind.RateLimit, method, pathPattern)
+            {
+                QuotaLimit = limit, Duration = TimeSpan.FromSeconds(windowSeconds), RetryAfterSeconds = retryAfterSeconds, StatusCode = 429, Times = 0,
+            };
+
         public static FaultRule Throttle(long bytesPerSecond, string method = "*", string pathPattern = ".*", int occurrence = 1, int times = 0) =>
             new FaultRule(FaultKind.Throttle, method, pathPattern) { BytesPerSecond = bytesPerSecond, Occurrence = occurrence, Times = times };
 
@@ -154,6 +210,7 @@ namespace MobyDistribution.TestBed
             FaultKind.FlipBytes => $"FlipBytes({AfterBytes})",
             FaultKind.ResetRequest => $"ResetRequest({AfterBytes})",
             FaultKind.Throttle => $"Throttle({BytesPerSecond} B/s)",
+            FaultKind.RateLimit => $"RateLimit({QuotaLimit} per {Duration.TotalSeconds:0} s)",
             _ => Kind.ToString(),
         };
     }
@@ -531,6 +588,14 @@ namespace MobyDistribution.TestBed
             if (RandomFault() is FaultRule chaos) active.Add(chaos);
             if (active.Count > 0) entry.Fault = string.Join(", ", active.Select(r => r.ToString()));
             var answer = active.FirstOrDefault(r => r.AnswersInstead);
+            var quota = active.FirstOrDefault(r => r.Kind == FaultKind.RateLimit);
+            List<KeyValuePair<string, string>>? quotaHeaders = null;
+            if (quota != null)
+            {
+                int left = quota.TakeQuota(counts: head.Method == "GET");
+                quotaHeaders = quota.QuotaHeaders(left);
+                if (left < 0) answer ??= quota;
+            }
             long throttle = active.Where(r => r.Kind == FaultKind.Throttle).Select(r => r.BytesPerSecond).DefaultIfEmpty(BandwidthLimit).Min();
             if (throttle <= 0) throttle = BandwidthLimit;
             var body = new RequestBody(conn, head, throttle);
@@ -551,7 +616,7 @@ namespace MobyDistribution.TestBed
             {
                 await body.DrainAsync(ct).ConfigureAwait(false);
                 entry.RequestBytes = body.BytesRead;
-                var status = answer.Kind == FaultKind.TooManyRequests ? 429 : answer.StatusCode;
+                var status = answer.Kind == FaultKind.TooManyRequests || answer.Kind == FaultKind.RateLimit ? 429 : answer.StatusCode;
                 var code = status == 429 ? "TOOMANYREQUESTS" : "UNAVAILABLE";
                 var json = Encoding.UTF8.GetBytes("{\"errors\":[{\"code\":\"" + code + "\",\"message\":\"injected by FaultProxy\"}]}");
                 var headers = new List<KeyValuePair<string, string>>
@@ -559,7 +624,8 @@ namespace MobyDistribution.TestBed
                     new("Content-Type", "application/json; charset=utf-8"),
                     new("Docker-Distribution-Api-Version", "registry/2.0"),
                 };
-                if (status == 429) headers.Add(new("Retry-After", answer.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                if (status == 429 && answer.RetryAfterSeconds >= 0) headers.Add(new("Retry-After", answer.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                if (quotaHeaders != null) headers.AddRange(quotaHeaders);
                 // The log is written before the answer, so that a client that has the answer also finds it in the log.
                 entry.Status = status;
                 entry.ResponseBytes = head.Method == "HEAD" ? 0 : json.Length;
@@ -626,7 +692,7 @@ namespace MobyDistribution.TestBed
                     await WriteSimpleAsync(conn, 307, headers, Array.Empty<byte>(), 0, ct).ConfigureAwait(false);
                     return head.KeepAlive;
                 }
-                return await RelayAsync(conn, head, response, entry, active, throttle, ct).ConfigureAwait(false);
+                return await RelayAsync(conn, head, response, entry, active, throttle, ct, quotaHeaders).ConfigureAwait(false);
             }
         }
 
@@ -657,7 +723,7 @@ namespace MobyDistribution.TestBed
         }
 
         private async Task<bool> RelayAsync(HttpConn conn, RequestHead head, HttpResponseMessage response, ProxyLogEntry entry,
-            List<FaultRule> active, long throttle, CancellationToken ct)
+            List<FaultRule> active, long throttle, CancellationToken ct, List<KeyValuePair<string, string>>? extraHeaders = null)
         {
             int status = (int)response.StatusCode;
             bool noBody = head.Method == "HEAD" || status == 204 || status == 304 || status < 200;
@@ -680,6 +746,7 @@ namespace MobyDistribution.TestBed
                         entry.ResponseRange = v;
                 }
             }
+            foreach (var h in extraHeaders ?? new List<KeyValuePair<string, string>>()) sb.Append(h.Key).Append(": ").Append(h.Value).Append("\r\n");
             bool chunked = !noBody && !length.HasValue;
             if (length.HasValue) sb.Append("Content-Length: ").Append(length.Value).Append("\r\n");
             if (chunked) sb.Append("Transfer-Encoding: chunked\r\n");

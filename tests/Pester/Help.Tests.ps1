@@ -106,7 +106,7 @@ Describe 'The help pages' {
         $text = Get-Help Copy-RegistryImage -Examples | Out-String -Width 200
         $text | Should -Match 'Example 1: Copy an image to another registry'
         $first = $text.IndexOf('Copy-RegistryImage -Source localhost:5000/team/app:v1')
-        $output = $text.IndexOf('registry.example.com/team/app:v1 sha256:c2c6341903bd')
+        $output = $text.IndexOf('Repository: registry.example.com/team/app')
         $remarks = $text.IndexOf('The first command connects')
         $first | Should -BeGreaterThan 0
         $output | Should -BeGreaterThan $first

@@ -70,6 +70,9 @@ namespace MobyDistribution.Registry
         /// <summary>The scheme in use, once a request has been made.</summary>
         public string? Scheme => Transport.Scheme;
 
+        /// <summary>The request quota (Docker Hub's pull limit) the registry's last answer with RateLimit headers gave, or null.</summary>
+        public RateLimitStatus? RateLimit => Transport.RateLimit;
+
         /// <summary>The authentication the registry asked for (Basic, Bearer), once known.</summary>
         public string? AuthScheme => Transport.AuthScheme;
 

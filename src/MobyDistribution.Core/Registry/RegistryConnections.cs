@@ -38,6 +38,9 @@ namespace MobyDistribution.Registry
         /// <summary>Basic or Bearer, once the registry has said.</summary>
         public string? AuthScheme => Client.AuthScheme;
 
+        /// <summary>The request quota the registry last reported (Docker Hub's pull limit), or null when none was seen.</summary>
+        public RateLimitStatus? RateLimit => Client.RateLimit;
+
         public bool AllowInsecure => Client.Endpoint.AllowInsecure;
 
         public bool SkipCertificateCheck => Client.Options.SkipCertificateCheck;

@@ -48,6 +48,7 @@ namespace MobyDistribution.Transport
                 + $" [{method} {url}]";
             var retried = RegistryTransport.RetryNote(response);
             if (retried != null) message += $"; {retried}.";
+            if (RateLimitStatus.Note(response) is string quota) message += $"; {quota}.";
             return new RegistryException(kind, message, status, method, url, errors);
         }
 

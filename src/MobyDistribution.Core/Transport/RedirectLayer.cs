@@ -22,12 +22,16 @@ namespace MobyDistribution.Transport
         private readonly Func<Uri, Uri> _origin;
         private readonly Func<HttpRequestMessage, RegistryRequest, long?, CancellationToken, Task> _authorize;
         private readonly Action<string> _log;
+        private readonly Action<HttpResponseMessage>? _observe;
 
         /// <param name="origin">The registry's origin for a request URL (its scheme may not be settled yet).</param>
         /// <param name="authorize">Adds the registry's Authorization to a message bound for its origin.</param>
+        /// <param name="observe">Sees every answer, redirects included (the rate limit headers are read there).</param>
         public RedirectLayer(HttpClient http, RegistryClientOptions options, Func<Uri, Uri> origin,
-            Func<HttpRequestMessage, RegistryRequest, long?, CancellationToken, Task> authorize, Action<string> log)
+            Func<HttpRequestMessage, RegistryRequest, long?, CancellationToken, Task> authorize, Action<string> log,
+            Action<HttpResponseMessage>? observe = null)
         {
+            _observe = observe;
             _http = http;
             _options = options;
             _origin = origin;
@@ -67,6 +71,7 @@ namespace MobyDistribution.Transport
                     }
                 }
                 _log($"{method} {Redaction.Url(current)} -> {(int)response.StatusCode} ({timer.ElapsedMilliseconds} ms)");
+                _observe?.Invoke(response);
                 foreach (var warning in response.Headers.Warning)
                     if (warning.Code == 299) _log($"Registry warning: {Redaction.Text(warning.Text)}");
 

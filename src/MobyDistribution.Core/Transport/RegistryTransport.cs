@@ -22,6 +22,7 @@ namespace MobyDistribution.Transport
         private readonly Authenticator _auth;
         private readonly RetryLayer _retry;
         private volatile bool _openPing;
+        private volatile RateLimitStatus? _rateLimit;
 
         public RegistryTransport(RegistryEndpoint endpoint, RegistryClientOptions options)
         {
@@ -29,7 +30,8 @@ namespace MobyDistribution.Transport
             _options = options;
             var http = HttpClientProvider.Get(options.SkipCertificateCheck, options.CertificateAuthorityPath);
             var redirects = new RedirectLayer(http, options, uri => _probe!.Known ?? _endpoint.BaseUri(uri.Scheme),
-                (message, request, freshAfter, ct) => _auth!.AuthorizeAsync(message, request, freshAfter, ct), Log);
+                (message, request, freshAfter, ct) => _auth!.AuthorizeAsync(message, request, freshAfter, ct), Log,
+                response => _rateLimit = RateLimitStatus.Observe(response, _rateLimit));
             _retry = new RetryLayer(redirects.SendAsync, options, Log);
             var tokens = new BearerTokens(endpoint, (request, ct) => _retry.SendAsync(request, request.Url!, null, ct), Log);
             _auth = new Authenticator(endpoint, options, Log, tokens);
@@ -48,6 +50,9 @@ namespace MobyDistribution.Transport
 
         /// <summary>The scheme in use once known (after the first request).</summary>
         public string? Scheme => _probe.Known?.Scheme;
+
+        /// <summary>The request quota the registry's last answer with rate limit headers gave, or null.</summary>
+        public RateLimitStatus? RateLimit => _rateLimit;
 
         /// <summary>The authentication scheme the registry asked for, once known.</summary>
         public string? AuthScheme => _auth.Challenge?.Scheme;

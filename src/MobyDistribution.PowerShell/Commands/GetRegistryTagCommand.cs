@@ -58,7 +58,7 @@ namespace MobyDistribution.PowerShell.Commands
             if (names == null)
             {
                 if (!List()) return;
-                foreach (var tag in listing!) WriteObject(new RegistryTag(repository, tag));
+                foreach (var tag in listing!) WriteObject(new RegistryTag(repository, tag).ToOutput());
                 return;
             }
 
@@ -68,7 +68,7 @@ namespace MobyDistribution.PowerShell.Commands
                 {
                     if (!List()) return;
                     var pattern = WildcardPattern.Get(name, WildcardOptions.None);
-                    foreach (var tag in listing!.Where(t => pattern.IsMatch(t))) WriteObject(new RegistryTag(repository, tag));
+                    foreach (var tag in listing!.Where(t => pattern.IsMatch(t))) WriteObject(new RegistryTag(repository, tag).ToOutput());
                     continue;
                 }
                 if (!TryResolveTag(client, repository, name, out _, out var descriptor)) continue;

@@ -40,6 +40,18 @@ namespace MobyDistribution.PowerShell
         /// <summary>The size of that manifest in bytes, when known.</summary>
         public long? Size { get; }
 
+        /// <summary>The type name a tag without manifest information is written with, so that its views show only the names.</summary>
+        internal const string ListedTypeName = "MobyDistribution.PowerShell.RegistryTag#Listed";
+
+        /// <summary>What a cmdlet writes: the tag itself, or for a plain listing the tag under <see cref="ListedTypeName"/>.</summary>
+        internal object ToOutput()
+        {
+            if (Digest != null) return this;
+            var wrapped = new System.Management.Automation.PSObject(this);
+            wrapped.TypeNames.Insert(0, ListedTypeName);
+            return wrapped;
+        }
+
         /// <inheritdoc />
         public override string ToString() => Reference.ToString();
     }
