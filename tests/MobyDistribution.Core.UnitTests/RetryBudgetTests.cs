@@ -102,6 +102,26 @@ namespace MobyDistribution.Core.UnitTests
         }
 
         [Fact]
+        public async Task A_wait_longer_than_the_longest_wait_is_refused_rather_than_cut_short()
+        {
+            var policy = Fast(10, seconds: 600);
+            policy.MaxDelay = TimeSpan.FromSeconds(5);
+            using var budget = RetryBudget.Begin(policy);
+            Assert.False(await budget.WaitToRetryAsync("GET x", "429", TimeSpan.FromSeconds(120), NoLog, CancellationToken.None));
+            Assert.Contains("asks to wait 120 s, more than the longest wait of 5 s", budget.Summary);
+        }
+
+        [Fact]
+        public void A_429_with_a_spent_quota_and_no_other_header_waits_for_the_quota_window()
+        {
+            using var response = new HttpResponseMessage((HttpStatusCode)429);
+            response.Headers.TryAddWithoutValidation("RateLimit-Limit", "100;w=60");
+            response.Headers.TryAddWithoutValidation("RateLimit-Remaining", "0;w=60");
+            Assert.Equal(TimeSpan.FromSeconds(60), RetryRules.RetryAfter(response, out var askedBy));
+            Assert.Equal("the spent quota's window", askedBy);
+        }
+
+        [Fact]
         public async Task The_clock_stops_retries_even_when_attempts_are_left()
         {
             var policy = Fast(1000, seconds: 0.3);

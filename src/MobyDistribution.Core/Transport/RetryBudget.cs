@@ -79,7 +79,7 @@ namespace MobyDistribution.Transport
         /// (a status, a short failure) goes into the final message; <paramref name="before"/> runs only when it will wait.
         /// </summary>
         public async Task<bool> WaitToRetryAsync(string what, string reason, TimeSpan? retryAfter, Action<string> log, CancellationToken cancellationToken,
-            Action? before = null)
+            Action? before = null, string? askedBy = null)
         {
             var s = _state;
             TimeSpan delay;
@@ -96,8 +96,15 @@ namespace MobyDistribution.Transport
                     s.Spent = true;
                     return false;
                 }
+                // A wait the registry asks for is waited whole or not at all: a shorter one would only meet the same answer.
+                if (retryAfter.HasValue && retryAfter.Value > s.Policy.MaxDelay && s.SinceFirstFailure.Elapsed + retryAfter.Value <= s.Policy.MaxElapsed)
+                {
+                    s.Spent = true;
+                    s.Refusal = $"the registry asks to wait {retryAfter.Value.TotalSeconds:0.#} s, more than the longest wait of {s.Policy.MaxDelay.TotalSeconds:0.#} s";
+                    return false;
+                }
                 delay = s.Policy.DelayFor(failures, retryAfter);
-                if (s.SinceFirstFailure.Elapsed + delay > s.Policy.MaxElapsed)
+                if (s.SinceFirstFailure.Elapsed + (retryAfter ?? delay) > s.Policy.MaxElapsed)
                 {
                     s.Spent = true;
                     if (retryAfter.HasValue)
@@ -106,7 +113,7 @@ namespace MobyDistribution.Transport
                 }
             }
             before?.Invoke();
-            log($"{what}; waiting {delay.TotalSeconds:0.#} s{(retryAfter.HasValue ? " as Retry-After asks" : string.Empty)}, retry {failures} of {s.Policy.MaxAttempts - 1}.");
+            log($"{what}; waiting {delay.TotalSeconds:0.#} s{(retryAfter.HasValue ? $" as {askedBy ?? "Retry-After"} asks" : string.Empty)}, retry {failures} of {s.Policy.MaxAttempts - 1}.");
             await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
             return true;
         }
@@ -196,15 +203,28 @@ namespace MobyDistribution.Transport
             return false;
         }
 
-        /// <summary>How long a 429 or 503 asks to wait: Retry-After (seconds or a date), else RateLimit-Reset, else null.</summary>
-        public static TimeSpan? RetryAfter(HttpResponseMessage response)
+        /// <summary>How long a 429 or 503 asks to wait: Retry-After (seconds or a date), else RateLimit-Reset, else the spent quota's window, else null.</summary>
+        public static TimeSpan? RetryAfter(HttpResponseMessage response) => RetryAfter(response, out _);
+
+        /// <summary>As <see cref="RetryAfter(HttpResponseMessage)"/>, naming what asked for the wait (for the log).</summary>
+        public static TimeSpan? RetryAfter(HttpResponseMessage response, out string? askedBy)
         {
             var ra = response.Headers.RetryAfter;
+            askedBy = "Retry-After";
             if (ra?.Delta.HasValue == true) return ra.Delta!.Value;
             if (ra?.Date.HasValue == true) return ra.Date!.Value - DateTimeOffset.UtcNow;
             int status = (int)response.StatusCode;
+            askedBy = null;
             if (status != 429 && status != 503) return null;
-            return RateLimitReset(response);
+            var reset = RateLimitReset(response);
+            if (reset.HasValue)
+            {
+                askedBy = "RateLimit-Reset";
+                return reset;
+            }
+            var window = RateLimitStatus.QuotaWait(response);
+            if (window.HasValue) askedBy = "the spent quota's window";
+            return window;
         }
 
         /// <summary>

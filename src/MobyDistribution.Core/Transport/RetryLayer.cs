@@ -73,11 +73,11 @@ namespace MobyDistribution.Transport
                 int status = (int)response.StatusCode;
                 if (replayable && RetryRules.IsRetryableStatus(status, request.Idempotent))
                 {
-                    var retryAfter = RetryRules.RetryAfter(response);
+                    var retryAfter = RetryRules.RetryAfter(response, out var askedBy);
                     var why = status == 429 ? "rate limited (TOOMANYREQUESTS)" : $"answered {status}";
                     var reason = status.ToString(System.Globalization.CultureInfo.InvariantCulture);
                     // Give the connection back before waiting.
-                    if (await budget.WaitToRetryAsync($"{what} {why}", reason, retryAfter, _log, cancellationToken, before: response.Dispose).ConfigureAwait(false))
+                    if (await budget.WaitToRetryAsync($"{what} {why}", reason, retryAfter, _log, cancellationToken, before: response.Dispose, askedBy: askedBy).ConfigureAwait(false))
                         continue;
                     var note = budget.Summary;
                     _log($"{what}: {note}.");
