@@ -137,6 +137,9 @@ Import-Module '$pester'
 `$r = Invoke-Pester -Configuration `$config
 @{ Passed = `$r.PassedCount; Failed = `$r.FailedCount + `$r.FailedBlocksCount + `$r.FailedContainersCount; Skipped = `$r.SkippedCount } | ConvertTo-Json | Set-Content '$pesterJson'
 "@
+    # Plain text from every pwsh the tests start: an escape sequence in a failure message would make Pester's XML report
+    # (and with it the whole count) fail.
+    $env:NO_COLOR = '1'
     $env:MOBY_MODULE_PATH = Join-Path $moduleOut 'MobyDistribution.psd1'
     $env:MOBY_TESTBED_PATH = Join-Path $root "tests/MobyDistribution.TestBed/bin/$Configuration/net10.0/MobyDistribution.TestBed.dll"
     # Under 'dotnet pwsh' the process is dotnet itself: start pwsh.dll through it.

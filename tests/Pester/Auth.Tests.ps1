@@ -197,7 +197,10 @@ Describe 'The Azure Container Registry steps of docs/azure-pipelines.yml (Get-Az
     BeforeAll {
         # The inline scripts of the AzurePowerShell@5 and PowerShell@2 steps, as the agent would run them.
         $lines = Get-Content (Join-Path $MobyRepoRoot 'docs/azure-pipelines.yml')
-        $script:Scripts = for ($i = 0; $i -lt $lines.Count; $i++) {
+        # Only the steps under the mirrorRegistry condition: the file has other inline scripts too.
+        $first = [array]::FindIndex([string[]] $lines, [Predicate[string]] { param($l) $l -match 'parameters\.mirrorRegistry' -and $l -match '\$\{\{ if' })
+        $first | Should -BeGreaterOrEqual 0
+        $script:Scripts = for ($i = $first; $i -lt $lines.Count; $i++) {
             if ($lines[$i] -notmatch '^(\s*)(Inline|script): \|\s*$') { continue }
             $indent = $Matches[1].Length + 2
             $body = for ($j = $i + 1; $j -lt $lines.Count -and ($lines[$j] -eq '' -or $lines[$j] -match "^\s{$indent}"); $j++) { $lines[$j] -replace "^\s{0,$indent}", '' }

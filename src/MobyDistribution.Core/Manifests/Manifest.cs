@@ -143,7 +143,7 @@ namespace MobyDistribution.Manifests
         {
             Reference = source?.WithDigest(Digest);
             var repo = source?.WithoutReference();
-            foreach (var d in References()) d.Source = repo?.WithDigest(d.Digest);
+            foreach (var d in References()) d.SetSourceWhileReading(repo?.WithDigest(d.Digest));
         }
 
         public override string ToString() => $"{MediaType} {Digest}";

@@ -46,7 +46,12 @@ namespace MobyDistribution
         /// Not part of the JSON.
         /// </summary>
         [JsonIgnore]
-        public ImageReference? Source { get; internal set; }
+        public ImageReference? Source { get => _source; init => _source = value; }
+
+        private ImageReference? _source;
+
+        /// <summary>Records where a descriptor was read, while Core reads it (before anyone else holds it).</summary>
+        internal void SetSourceWhileReading(ImageReference? source) => _source = source;
 
         public Descriptor() { }
 
@@ -61,7 +66,7 @@ namespace MobyDistribution
         public Descriptor WithSource(ImageReference? source)
         {
             var copy = (Descriptor)MemberwiseClone();
-            copy.Source = source;
+            copy._source = source;
             return copy;
         }
 

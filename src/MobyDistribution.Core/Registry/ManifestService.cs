@@ -159,7 +159,7 @@ namespace MobyDistribution.Registry
                 var content = await GetContentAsync(repository, reference, null, cancellationToken).ConfigureAwait(false);
                 result = new Descriptor(content.MediaType, content.Digest, content.Bytes.Length);
             }
-            result.Source = ImageReference.Create(_client.Endpoint.Registry, repository, reference.IndexOf(':') < 0 ? reference : null, result.Digest);
+            result.SetSourceWhileReading(ImageReference.Create(_client.Endpoint.Registry, repository, reference.IndexOf(':') < 0 ? reference : null, result.Digest));
             return result;
         }
 
