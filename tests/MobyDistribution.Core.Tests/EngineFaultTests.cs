@@ -218,6 +218,27 @@ namespace MobyDistribution.Core.Tests
             }
         }
 
+        [Fact]
+        public async Task A_registry_that_holds_part_of_a_chunk_gets_the_rest_of_it_from_there()
+        {
+            // distribution 2.8 invalidates the session then; a registry whose Location stays valid (this small one) must
+            // be sent the rest of the chunk from the byte it holds, not the whole chunk again.
+            using var server = new PartialChunkRegistry(holdOfFirstPatch: 10_000);
+            var client = new RegistryClient(RegistryEndpoint.Parse($"http://127.0.0.1:{server.Port}"), new RegistryClientOptions
+            {
+                CredentialStore = null,
+                Retry = new RetryPolicy { MaxAttempts = 4, BaseDelay = TimeSpan.FromMilliseconds(10) },
+            });
+            var data = Reg.RandomBytes(150_000, seed: 75);
+            var digest = Digest.Compute(data);
+
+            var result = await client.Blobs.UploadAsync("app", new MemoryStream(data), new BlobUploadOptions { Digest = digest, ChunkSize = 64 * 1024 });
+
+            Assert.Equal(BlobUploadOutcome.Uploaded, result.Outcome);
+            Assert.Equal(data, server.Committed);
+            Assert.Equal(new[] { "0-65535", "10000-65535", "65536-131071", "131072-149999" }, server.ContentRanges.ToArray());
+        }
+
         private static async Task PushImageAsync(Scenario s, FixtureImage image, string repo)
         {
             var manifestBytes = image.ReadBlob(image.Digest);
@@ -228,6 +249,80 @@ namespace MobyDistribution.Core.Tests
                 await s.Client.Blobs.UploadAsync(repo, content, new BlobUploadOptions { Digest = blob.Digest, Monolithic = true });
             }
             await s.Client.Manifests.PutAsync(repo, "v1", manifestBytes, MediaTypes.OciManifest);
+        }
+
+        /// <summary>
+        /// A minimal upload endpoint whose session Location stays valid: it keeps the first bytes of the first PATCH, resets
+        /// the connection before any answer, answers the status with what it holds, and commits only bytes that hash to
+        /// the digest.
+        /// </summary>
+        private sealed class PartialChunkRegistry : RawServer
+        {
+            private const string Session = "/v2/app/blobs/uploads/session-1";
+            private readonly MemoryStream _held = new MemoryStream();
+            private readonly int _hold;
+            private int _patches;
+
+            public PartialChunkRegistry(int holdOfFirstPatch) => _hold = holdOfFirstPatch;
+
+            public System.Collections.Concurrent.ConcurrentQueue<string> ContentRanges { get; } = new();
+            public byte[]? Committed { get; private set; }
+
+            private string Held => _held.Length == 0 ? "0-0" : $"0-{_held.Length - 1}";
+
+            protected override async Task AnswerAsync(NetworkStream stream, string head)
+            {
+                var requestLine = head.Substring(0, head.IndexOf("\r\n", StringComparison.Ordinal)).Split(' ');
+                string method = requestLine[0], target = requestLine[1];
+                string path = target.Split('?')[0];
+                string? Header(string name) => head.Split("\r\n").Select(l => l.Split(':', 2)).Where(p => p.Length == 2 && p[0].Trim().Equals(name, StringComparison.OrdinalIgnoreCase)).Select(p => p[1].Trim()).FirstOrDefault();
+                long length = long.TryParse(Header("Content-Length"), out var l) ? l : 0;
+
+                Task Answer(int status, string headers = "") =>
+                    stream.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 {status} X\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n")).AsTask();
+
+                if (method == "POST" && path == "/v2/app/blobs/uploads/") { await ReadAsync(stream, length); await Answer(202, $"Location: {Session}\r\nRange: 0-0\r\n"); return; }
+                if (method == "GET" && path == Session) { await Answer(204, $"Location: {Session}\r\nRange: {Held}\r\n"); return; }
+                if (method == "PATCH" && path == Session)
+                {
+                    ContentRanges.Enqueue(Header("Content-Range") ?? "");
+                    if (Interlocked.Increment(ref _patches) == 1)
+                    {
+                        // Keep part of the first chunk, then reset the connection: the client never gets an answer.
+                        _held.Write(await ReadAsync(stream, _hold));
+                        throw new ResetConnection();
+                    }
+                    var body = await ReadAsync(stream, length);
+                    if (Header("Content-Range")?.StartsWith(_held.Length + "-", StringComparison.Ordinal) != true) { await Answer(416); return; }
+                    _held.Write(body);
+                    await Answer(202, $"Location: {Session}\r\nRange: {Held}\r\n");
+                    return;
+                }
+                if (method == "PUT" && path == Session)
+                {
+                    await ReadAsync(stream, length);
+                    var bytes = _held.ToArray();
+                    bool ok = target.Contains("digest=" + Uri.EscapeDataString(Digest.Compute(bytes).ToString()), StringComparison.Ordinal)
+                        || target.Contains("digest=" + Digest.Compute(bytes), StringComparison.Ordinal);
+                    if (ok) Committed = bytes;
+                    await Answer(ok ? 201 : 400);
+                    return;
+                }
+                await Answer(method == "HEAD" ? 404 : 200);
+            }
+
+            private static async Task<byte[]> ReadAsync(NetworkStream stream, long count)
+            {
+                var buffer = new byte[count];
+                int read = 0;
+                while (read < count)
+                {
+                    int n = await stream.ReadAsync(buffer.AsMemory(read, (int)count - read));
+                    if (n == 0) break;
+                    read += n;
+                }
+                return read == count ? buffer : buffer.AsSpan(0, read).ToArray();
+            }
         }
 
         /// <summary>Answers every request with a 70 KB header, counting requests.</summary>
@@ -278,6 +373,9 @@ namespace MobyDistribution.Core.Tests
             }
         }
 
+        /// <summary>Thrown by an answer to reset its connection (TCP RST) instead of answering.</summary>
+        private sealed class ResetConnection : Exception { }
+
         /// <summary>A loopback socket server for answers no HTTP server library would give; one request per connection.</summary>
         private abstract class RawServer : IDisposable
         {
@@ -319,6 +417,10 @@ namespace MobyDistribution.Core.Tests
                                 }
                                 Interlocked.Increment(ref _requests);
                                 await AnswerAsync(stream, head);
+                            }
+                            catch (ResetConnection)
+                            {
+                                client.Client.LingerState = new LingerOption(true, 0); // close with RST, not FIN
                             }
                             catch (IOException) { }
                         }
