@@ -38,8 +38,9 @@ namespace MobyDistribution.Formats
         /// <summary>Writes a layout into <paramref name="directory"/> (created if needed; meant to be new and empty).</summary>
         public static OciLayoutWriter ToDirectory(string directory)
         {
-            Directory.CreateDirectory(directory);
-            return new OciLayoutWriter(Path.GetFullPath(directory), null);
+            var full = Path.GetFullPath(directory);
+            Directory.CreateDirectory(LongPath.For(full));
+            return new OciLayoutWriter(full, null);
         }
 
         /// <summary>Writes a layout as a tar into <paramref name="output"/>.</summary>
@@ -70,7 +71,7 @@ namespace MobyDistribution.Formats
                 else
                 {
                     var dir = Path.Combine(_directory!, "blobs", digest.Algorithm);
-                    Directory.CreateDirectory(dir);
+                    Directory.CreateDirectory(LongPath.For(dir));
                     using var file = AtomicFile.Create(Path.Combine(dir, digest.Hex), overwrite: true);
                     var buffer = new byte[1024 * 1024];
                     int n;
@@ -128,7 +129,7 @@ namespace MobyDistribution.Formats
             }
             else
             {
-                File.WriteAllBytes(Path.Combine(_directory!, "index.json"), index);
+                File.WriteAllBytes(LongPath.For(Path.Combine(_directory!, "index.json")), index);
             }
             _finished = true;
         }
@@ -143,7 +144,7 @@ namespace MobyDistribution.Formats
             _started = true;
             var layout = Encoding.UTF8.GetBytes("{\"imageLayoutVersion\":\"1.0.0\"}");
             if (_tar != null) await _tar.WriteFileAsync("oci-layout", layout, null, cancellationToken).ConfigureAwait(false);
-            else File.WriteAllBytes(Path.Combine(_directory!, "oci-layout"), layout);
+            else File.WriteAllBytes(LongPath.For(Path.Combine(_directory!, "oci-layout")), layout);
         }
 
         private static Descriptor Strip(Descriptor d) => new Descriptor(d.MediaType, d.Digest, d.Size) { Annotations = d.Annotations, Platform = d.Platform, ArtifactType = d.ArtifactType };
