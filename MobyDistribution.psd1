@@ -9,6 +9,9 @@
     Description          = 'Work with Docker and OCI registries from PowerShell, without a Docker daemon: connect with credentials, list repositories and tags, get, push and delete manifests and blobs, copy images between registries keeping their digests, export images as docker save tarballs or OCI layouts, import tarballs, and build images by adding layers. Typed objects, tab completion, full help; digests verified end to end.'
     CompatiblePSEditions = @('Desktop', 'Core')
     PowerShellVersion    = '5.1'
+    # Windows PowerShell 5.1 runs on what Windows has: netstandard2.0 DLLs need .NET Framework 4.7.1 or later, and
+    # HttpClientHandler's SslProtocols and MaxConnectionsPerServer (docs/windows-powershell.md) work from 4.7.2 on.
+    DotNetFrameworkVersion = '4.7.2'
     FormatsToProcess     = @('MobyDistribution.format.ps1xml')
     CmdletsToExport      = @(
         'Connect-Registry'

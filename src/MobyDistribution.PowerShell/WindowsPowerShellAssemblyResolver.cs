@@ -1,4 +1,5 @@
 using System;
+using System.Collections;
 using System.Collections.Generic;
 using System.IO;
 using System.Management.Automation;
@@ -11,15 +12,17 @@ namespace MobyDistribution.PowerShell
     /// dependencies from the module folder. On PowerShell 7 it does nothing: .NET resolves them itself.
     /// </summary>
     /// <remarks>
-    /// .NET Framework has no binding redirects for powershell.exe, so when System.Text.Json asks for, say,
-    /// System.Runtime.CompilerServices.Unsafe 4.0.4.1 and the folder holds 6.0.0.0, the load fails. The handler answers
-    /// such requests by simple name, and only for assemblies that ship beside the module.
+    /// .NET Framework has no binding redirects for powershell.exe, so when System.Text.Json asks for, say, System.Memory
+    /// 4.0.1.2 and the folder holds 4.0.2.0, the load fails. The handler answers such a request only for an assembly the
+    /// module ships (same name, same public key token) and only when the version asked for is at or below the shipped
+    /// one: a request for a newer version is another module's, which this copy cannot serve, and is left to that module's
+    /// own resolver or to fail as it would without this one. docs/dependencies.md has the table of what references what.
     /// </remarks>
     public sealed class WindowsPowerShellAssemblyResolver : IModuleAssemblyInitializer, IModuleAssemblyCleanup
     {
         private static readonly object Gate = new object();
         private static readonly Dictionary<string, Assembly> Loaded = new Dictionary<string, Assembly>(StringComparer.OrdinalIgnoreCase);
-        private static HashSet<string>? _bundled;
+        private static Dictionary<string, AssemblyName>? _bundled;
         private static string? _folder;
         private static bool _hooked;
 
@@ -35,12 +38,7 @@ namespace MobyDistribution.PowerShell
                 if (_hooked) return;
                 var self = typeof(WindowsPowerShellAssemblyResolver).Assembly;
                 _folder = Path.GetDirectoryName(self.Location)!;
-                _bundled = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-                foreach (var file in Directory.GetFiles(_folder, "*.dll"))
-                {
-                    var name = Path.GetFileNameWithoutExtension(file);
-                    if (!name.StartsWith("MobyDistribution.", StringComparison.OrdinalIgnoreCase)) _bundled.Add(name);
-                }
+                _bundled = ReadBundled(_folder);
                 AppDomain.CurrentDomain.AssemblyResolve += Resolve;
                 _hooked = true;
             }
@@ -57,18 +55,53 @@ namespace MobyDistribution.PowerShell
             }
         }
 
+        /// <summary>The identities of the dependency DLLs in <paramref name="folder"/> (the module's own assemblies load without help).</summary>
+        internal static Dictionary<string, AssemblyName> ReadBundled(string folder)
+        {
+            var bundled = new Dictionary<string, AssemblyName>(StringComparer.OrdinalIgnoreCase);
+            foreach (var file in Directory.GetFiles(folder, "*.dll"))
+            {
+                var name = Path.GetFileNameWithoutExtension(file);
+                if (name.StartsWith("MobyDistribution.", StringComparison.OrdinalIgnoreCase)) continue;
+                try { bundled[name] = AssemblyName.GetAssemblyName(file); }
+                catch (Exception e) when (e is BadImageFormatException || e is IOException || e is UnauthorizedAccessException) { }
+            }
+            return bundled;
+        }
+
+        /// <summary>
+        /// Whether a failed load of <paramref name="requested"/> is this module's to answer with its copy, <paramref name="shipped"/>:
+        /// same simple name, the same public key token when the request names one, and a requested version at or below the
+        /// shipped one (a request without a version is a partial name and matches).
+        /// </summary>
+        internal static bool ShouldAnswer(AssemblyName requested, AssemblyName? shipped)
+        {
+            if (shipped == null || requested.Name == null) return false;
+            if (!string.Equals(requested.Name, shipped.Name, StringComparison.OrdinalIgnoreCase)) return false;
+            var token = requested.GetPublicKeyToken();
+            if (token != null && token.Length > 0)
+            {
+                var have = shipped.GetPublicKeyToken() ?? Array.Empty<byte>();
+                if (!((IStructuralEquatable)token).Equals(have, StructuralComparisons.StructuralEqualityComparer)) return false;
+            }
+            return requested.Version == null || shipped.Version == null || requested.Version <= shipped.Version;
+        }
+
         private static Assembly? Resolve(object? sender, ResolveEventArgs args)
         {
-            var name = new AssemblyName(args.Name).Name;
-            if (name == null) return null;
+            AssemblyName requested;
+            try { requested = new AssemblyName(args.Name); }
+            catch (Exception e) when (e is ArgumentException || e is FileLoadException) { return null; }
+            if (requested.Name == null) return null;
             lock (Gate)
             {
-                if (_bundled == null || _folder == null || !_bundled.Contains(name)) return null;
-                if (Loaded.TryGetValue(name, out var assembly)) return assembly;
-                var path = Path.Combine(_folder, name + ".dll");
+                if (_bundled == null || _folder == null || !_bundled.TryGetValue(requested.Name, out var shipped)) return null;
+                if (!ShouldAnswer(requested, shipped)) return null;
+                if (Loaded.TryGetValue(requested.Name, out var assembly)) return assembly;
+                var path = Path.Combine(_folder, requested.Name + ".dll");
                 if (!File.Exists(path)) return null;
                 assembly = Assembly.LoadFrom(path);
-                Loaded[name] = assembly;
+                Loaded[requested.Name] = assembly;
                 return assembly;
             }
         }

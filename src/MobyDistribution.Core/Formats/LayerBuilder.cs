@@ -204,7 +204,7 @@ namespace MobyDistribution.Formats
                     Name = name,
                     ModificationTime = options.PreserveTimestamps ? ToUnixSeconds(child.LastWriteTimeUtc) : 0,
                 };
-                var target = (child.Attributes & FileAttributes.ReparsePoint) != 0 ? LinkTarget?.GetValue(child) as string : null;
+                var target = (child.Attributes & FileAttributes.ReparsePoint) != 0 ? LinkTargetOf(child) : null;
                 if (target != null)
                 {
                     entry.Type = TarEntryType.SymbolicLink;
@@ -422,6 +422,23 @@ namespace MobyDistribution.Formats
         {
             var buffer = new byte[81920];
             while (await stream.ReadAsync(buffer, 0, buffer.Length, cancellationToken).ConfigureAwait(false) > 0) { }
+        }
+
+        /// <summary>
+        /// Where a reparse point leads, to store it as a symbolic link: never followed, so a link out of the folder packs
+        /// nothing from outside it and a link to its own parent cannot recurse. Null for a reparse point that is no link (a
+        /// cloud placeholder, say, on .NET), which is then read as the file or folder it is. .NET Framework (Windows
+        /// PowerShell 5.1) has no <c>LinkTarget</c> and no way to read a target without calling Windows itself, and would
+        /// walk into a symbolic link or junction as into a folder: refused there, with what to do instead.
+        /// </summary>
+        private static string? LinkTargetOf(FileSystemInfo child)
+        {
+            if (LinkTarget == null)
+                throw new LayerSourceException(RegistryErrorKind.InvalidRequest,
+                    $"'{child.FullName}' is a symbolic link, junction or other reparse point, and this runtime ({RuntimeInformation.FrameworkDescription}) "
+                    + "cannot read where it points, so it is neither followed nor stored. Build the layer in PowerShell 7, or replace the link by a copy of what it points to.",
+                    child.FullName);
+            return LinkTarget.GetValue(child) as string;
         }
 
         private static int? ModeOf(string path)

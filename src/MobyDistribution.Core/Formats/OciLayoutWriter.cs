@@ -38,7 +38,7 @@ namespace MobyDistribution.Formats
         /// <summary>Writes a layout into <paramref name="directory"/> (created if needed; meant to be new and empty).</summary>
         public static OciLayoutWriter ToDirectory(string directory)
         {
-            Directory.CreateDirectory(directory);
+            Directory.CreateDirectory(LongPath.For(directory));
             return new OciLayoutWriter(Path.GetFullPath(directory), null);
         }
 
@@ -70,7 +70,7 @@ namespace MobyDistribution.Formats
                 else
                 {
                     var dir = Path.Combine(_directory!, "blobs", digest.Algorithm);
-                    Directory.CreateDirectory(dir);
+                    Directory.CreateDirectory(LongPath.For(dir));
                     using var file = AtomicFile.Create(Path.Combine(dir, digest.Hex), overwrite: true);
                     var buffer = new byte[1024 * 1024];
                     int n;

@@ -52,13 +52,13 @@ namespace MobyDistribution.IO
         {
             if (string.IsNullOrEmpty(path)) throw new ArgumentException("A path is required.", nameof(path));
             var full = System.IO.Path.GetFullPath(path);
-            if (Directory.Exists(full)) throw new IOException($"'{full}' is a directory.");
-            if (!overwrite && File.Exists(full)) throw new IOException($"'{full}' exists already, and overwriting it was not asked for.");
+            if (Directory.Exists(LongPath.For(full))) throw new IOException($"'{full}' is a directory.");
+            if (!overwrite && File.Exists(LongPath.For(full))) throw new IOException($"'{full}' exists already, and overwriting it was not asked for.");
             var dir = System.IO.Path.GetDirectoryName(full)!;
-            if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"The folder '{dir}' does not exist.");
+            if (!Directory.Exists(LongPath.For(dir))) throw new DirectoryNotFoundException($"The folder '{dir}' does not exist.");
             var temp = System.IO.Path.Combine(dir, "." + System.IO.Path.GetFileName(full) + "." + Guid.NewGuid().ToString("N").Substring(0, 12) + ".partial");
             // Shared for reading and writing so that the background flush can open a second handle (the name is random and hidden).
-            var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.ReadWrite, 1024 * 1024, FileOptions.Asynchronous);
+            var stream = new FileStream(LongPath.For(temp), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.ReadWrite, 1024 * 1024, FileOptions.Asynchronous);
             return new AtomicFile(full, temp, stream, overwrite);
         }
 
@@ -82,14 +82,14 @@ namespace MobyDistribution.IO
                 _writer.EndBackgroundFlushes();
                 _stream.Flush(true);
                 _stream.Dispose();
-                if (File.Exists(Path))
+                if (File.Exists(LongPath.For(Path)))
                 {
                     if (!Overwrite) throw new IOException($"'{Path}' appeared while it was being written; it was left as it is.");
-                    File.Replace(TempPath, Path, null);
+                    File.Replace(LongPath.For(TempPath), LongPath.For(Path), null);
                 }
                 else
                 {
-                    File.Move(TempPath, Path);
+                    File.Move(LongPath.For(TempPath), LongPath.For(Path));
                 }
             }
             catch
@@ -117,7 +117,7 @@ namespace MobyDistribution.IO
             catch (Exception e) when (IsFileError(e)) { }
             try { _stream.Dispose(); }
             catch (Exception e) when (IsFileError(e)) { }
-            try { File.Delete(TempPath); }
+            try { File.Delete(LongPath.For(TempPath)); }
             catch (Exception e) when (IsFileError(e)) { }
         }
 
@@ -173,7 +173,7 @@ namespace MobyDistribution.IO
             {
                 try
                 {
-                    _flusher ??= new FileStream(_path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1);
+                    _flusher ??= new FileStream(LongPath.For(_path), FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1);
                     _flusher.Flush(true);
                 }
                 catch (Exception e) when (e is IOException || e is UnauthorizedAccessException || e is NotSupportedException || e is ObjectDisposedException)

@@ -82,18 +82,13 @@ namespace MobyDistribution.IO
         {
             var stall = _stall;
             if (stall == null) return await _inner.ReadAsync(buffer, offset, count, cancellationToken).ConfigureAwait(false);
-            var token = stall.Arm(cancellationToken);
             try
             {
-                return await _inner.ReadAsync(buffer, offset, count, token).ConfigureAwait(false);
+                return await stall.ReadAsync(_inner, buffer, offset, count, cancellationToken).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            catch (TimeoutException e)
             {
-                throw new TimeoutException($"Blob {_what}: no data for {stall.Timeout.TotalSeconds:0.#} s after {_read} bytes.");
-            }
-            finally
-            {
-                stall.Disarm();
+                throw new TimeoutException($"Blob {_what}: no data for {stall.Timeout.TotalSeconds:0.#} s after {_read} bytes.", e);
             }
         }
 

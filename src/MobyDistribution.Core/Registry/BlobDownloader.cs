@@ -211,22 +211,8 @@ namespace MobyDistribution.Registry
             return descriptor;
         }
 
-        private static async Task<int> ReadWithStallTimeoutAsync(Stream body, byte[] buffer, StallTimer stall, CancellationToken cancellationToken)
-        {
-            var token = stall.Arm(cancellationToken);
-            try
-            {
-                return await body.ReadAsync(buffer, 0, buffer.Length, token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw new TimeoutException($"No data for {stall.Timeout.TotalSeconds:0} s.");
-            }
-            finally
-            {
-                stall.Disarm();
-            }
-        }
+        private static Task<int> ReadWithStallTimeoutAsync(Stream body, byte[] buffer, StallTimer stall, CancellationToken cancellationToken) =>
+            stall.ReadAsync(body, buffer, 0, buffer.Length, cancellationToken);
     }
 
     /// <summary>One blob to save to a file, with its progress and, once done, its outcome.</summary>

@@ -62,7 +62,7 @@ namespace MobyDistribution.Transport
                     try { credential = await _options.CredentialStore.GetAsync(_endpoint.Registry, cancellationToken).ConfigureAwait(false); }
                     catch (Exception e) when (e is InvalidDataException || e is InvalidOperationException || e is TimeoutException)
                     {
-                        _log($"Docker credentials for {_endpoint.Registry} could not be read: {e.Message} Going on anonymously.");
+                        _log($"{RegistryLog.WarningPrefix}Docker credentials for {_endpoint.Registry} could not be read: {e.Message} Going on anonymously.");
                     }
                     if (credential != null) _log($"Using credentials of '{credential.DisplayName}' from {credential.Source}.");
                 }

@@ -18,6 +18,7 @@ namespace MobyDistribution.Transport
     {
         private const int MaxConfigBytes = 4 * 1024 * 1024;
         private static readonly TimeSpan HelperTimeout = TimeSpan.FromSeconds(30);
+        private static readonly UTF8Encoding HelperEncoding = new UTF8Encoding(false);
 
         private readonly string? _configPath;
 
@@ -33,14 +34,29 @@ namespace MobyDistribution.Transport
         /// </summary>
         public string ConfigPath => _configPath ?? DefaultConfigPath();
 
-        public static string DefaultConfigPath()
+        /// <summary>
+        /// Where docker reads its config: <c>$DOCKER_CONFIG/config.json</c>, else <c>.docker/config.json</c> in the user's
+        /// home, which on Windows is <c>USERPROFILE</c> (as docker's own client takes it; HOME there is often a Unix-style
+        /// path set by Git or MSYS), elsewhere <c>HOME</c>.
+        /// </summary>
+        public static string DefaultConfigPath() =>
+            ConfigPathFrom(Environment.GetEnvironmentVariable, Path.DirectorySeparatorChar == '\\',
+                Environment.GetFolderPath(Environment.SpecialFolder.UserProfile));
+
+        /// <summary><see cref="DefaultConfigPath"/> from the given environment, so the Windows order can be checked anywhere.</summary>
+        internal static string ConfigPathFrom(Func<string, string?> environment, bool windows, string? profileFolder)
         {
-            var dir = Environment.GetEnvironmentVariable("DOCKER_CONFIG");
+            var dir = environment("DOCKER_CONFIG");
             if (string.IsNullOrEmpty(dir))
             {
-                var home = Environment.GetEnvironmentVariable("HOME");
-                if (string.IsNullOrEmpty(home)) home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
-                dir = Path.Combine(home ?? ".", ".docker");
+                string? home = null;
+                foreach (var name in windows ? new[] { "USERPROFILE", "HOME" } : new[] { "HOME" })
+                {
+                    home = environment(name);
+                    if (!string.IsNullOrEmpty(home)) break;
+                }
+                if (string.IsNullOrEmpty(home)) home = profileFolder;
+                dir = Path.Combine(string.IsNullOrEmpty(home) ? "." : home!, ".docker");
             }
             return Path.Combine(dir!, "config.json");
         }
@@ -124,13 +140,27 @@ namespace MobyDistribution.Transport
             var info = new FileInfo(configPath);
             if (!info.Exists) return null;
             if (info.Length > MaxConfigBytes) throw new InvalidDataException($"{configPath} is larger than {MaxConfigBytes} bytes.");
+            return Parse(File.ReadAllBytes(configPath), configPath);
+        }
+
+        /// <summary>
+        /// Parses a config's bytes. A UTF-8 byte order mark is skipped: Windows PowerShell's <c>Set-Content -Encoding UTF8</c>
+        /// writes one, and System.Text.Json refuses it. UTF-16 (what Windows PowerShell's <c>Out-File</c> and <c>&gt;</c> write)
+        /// is refused with a message that says so, as docker itself cannot read it.
+        /// </summary>
+        internal static JsonDocument Parse(byte[] bytes, string path)
+        {
+            int start = bytes.Length >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? 3 : 0;
+            if (bytes.Length >= 2 && ((bytes[0] == 0xFF && bytes[1] == 0xFE) || (bytes[0] == 0xFE && bytes[1] == 0xFF)))
+                throw new InvalidDataException($"{path} is UTF-16 text (Windows PowerShell's Out-File and '>' write that); docker reads UTF-8 only, so save it as UTF-8.");
             try
             {
-                return JsonDocument.Parse(File.ReadAllBytes(configPath), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+                return JsonDocument.Parse(new ReadOnlyMemory<byte>(bytes, start, bytes.Length - start),
+                    new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
             }
             catch (JsonException e)
             {
-                throw new InvalidDataException($"{configPath} is not valid JSON: {e.Message}", e);
+                throw new InvalidDataException($"{path} is not valid JSON: {e.Message}", e);
             }
         }
 
@@ -162,19 +192,21 @@ namespace MobyDistribution.Transport
                 RedirectStandardInput = true,
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
+                // Helpers speak UTF-8; the default would be the console's code page (an OEM one on Windows PowerShell).
+                StandardOutputEncoding = HelperEncoding,
+                StandardErrorEncoding = HelperEncoding,
                 UseShellExecute = false,
                 CreateNoWindow = true,
             };
             Process process;
-            try { process = Process.Start(psi)!; }
+            try { process = StartWithoutInputPreamble(psi); }
             catch (System.ComponentModel.Win32Exception e)
             {
                 throw new InvalidOperationException($"Docker's config names the credential helper 'docker-credential-{helper}', but it could not be started: {e.Message}", e);
             }
             using (process)
             {
-                await process.StandardInput.WriteAsync(server).ConfigureAwait(false);
-                process.StandardInput.Close();
+                await WriteRequestAsync(process.StandardInput, server).ConfigureAwait(false);
                 var stdoutTask = process.StandardOutput.ReadToEndAsync();
                 var stderrTask = process.StandardError.ReadToEndAsync();
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -203,7 +235,7 @@ namespace MobyDistribution.Transport
                 }
                 try
                 {
-                    using var doc = JsonDocument.Parse(stdout);
+                    using var doc = JsonDocument.Parse(stdout.TrimStart('\uFEFF')); // a helper may write a byte order mark first
                     var root = doc.RootElement;
                     var user = root.TryGetProperty("Username", out var u) ? u.GetString() : null;
                     var secret = root.TryGetProperty("Secret", out var s) ? s.GetString() : null;
@@ -218,6 +250,59 @@ namespace MobyDistribution.Transport
                     throw new InvalidDataException($"Credential helper docker-credential-{helper} answered with something that is not JSON.");
                 }
             }
+        }
+
+        private static readonly object ConsoleEncodingGate = new object();
+
+        /// <summary>
+        /// Starts a helper so that nothing precedes what is written to its standard input. .NET Framework makes that writer
+        /// with <see cref="Console.InputEncoding"/> and flushes it at once, so under a UTF-8 console (<c>chcp 65001</c>, or a
+        /// profile that sets <c>[Console]::InputEncoding</c> to UTF-8) a byte order mark is in the pipe before any request.
+        /// For that case only, the console's encoding is swapped for the same code page without a preamble while the
+        /// process starts, then put back: the console's code page never changes. .NET (Core) strips the preamble itself.
+        /// </summary>
+        private static Process StartWithoutInputPreamble(ProcessStartInfo psi)
+        {
+            lock (ConsoleEncodingGate)
+            {
+                Encoding? original = null;
+                try
+                {
+                    var current = Console.InputEncoding;
+                    var replacement = InputEncodingWithoutPreamble(current);
+                    if (replacement != null) { Console.InputEncoding = replacement; original = current; }
+                }
+                catch (Exception e) when (e is IOException || e is PlatformNotSupportedException || e is ArgumentException || e is System.Security.SecurityException) { }
+                try { return Process.Start(psi)!; }
+                finally
+                {
+                    if (original != null)
+                    {
+                        try { Console.InputEncoding = original; }
+                        catch (Exception e) when (e is IOException || e is PlatformNotSupportedException || e is ArgumentException) { }
+                    }
+                }
+            }
+        }
+
+        /// <summary>The console encoding to start a helper under, when <paramref name="current"/> would write a preamble; else null.</summary>
+        internal static Encoding? InputEncodingWithoutPreamble(Encoding current) =>
+            current.GetPreamble().Length > 0 && current.CodePage == 65001 ? new UTF8Encoding(false) : null;
+
+        /// <summary>
+        /// Writes the server name to a helper's standard input as UTF-8 without a byte order mark, and closes it. Not
+        /// through the writer's own encoding, which is the console's (an OEM code page, or UTF-8 with a preamble, on .NET
+        /// Framework): a helper given "\uFEFFregistry" looks up a server that is not there.
+        /// </summary>
+        internal static async Task WriteRequestAsync(StreamWriter stdin, string server)
+        {
+            var bytes = HelperEncoding.GetBytes(server);
+            await stdin.BaseStream.WriteAsync(bytes, 0, bytes.Length).ConfigureAwait(false);
+            await stdin.BaseStream.FlushAsync().ConfigureAwait(false);
+            stdin.BaseStream.Dispose(); // the helper reads to the end of its input
+            // The writer flushes (and would write its preamble) as it closes: it finds the pipe already closed.
+            try { stdin.Dispose(); }
+            catch (Exception e) when (e is ObjectDisposedException || e is IOException) { }
         }
     }
 }

@@ -5,6 +5,8 @@ using System.IO;
 using System.Linq;
 using System.Net.Http;
 using System.Net.Security;
+using System.Runtime.InteropServices;
+using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Threading;
@@ -29,14 +31,16 @@ namespace MobyDistribution.Transport
             return Clients.GetOrAdd(key, _ => Create(skipCertificateCheck, fullCa));
         }
 
-        private static HttpClient Create(bool skip, string? caPath)
+        private static HttpClient Create(bool skip, string? caPath) =>
+            new HttpClient(Configure(new HttpClientHandler(), skip, caPath), disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
+
+        /// <summary>Sets up a handler as every client of the process has it (a test hands in one of another implementation).</summary>
+        internal static HttpClientHandler Configure(HttpClientHandler handler, bool skip, string? caPath)
         {
-            var handler = new HttpClientHandler
-            {
-                AllowAutoRedirect = false,
-                UseCookies = false,
-                AutomaticDecompression = System.Net.DecompressionMethods.None,
-            };
+            handler.AllowAutoRedirect = false;
+            handler.UseCookies = false;
+            handler.AutomaticDecompression = System.Net.DecompressionMethods.None;
+            ConfigureForRuntime(handler);
             X509Certificate2[]? extraRoots = caPath == null ? null : LoadPem(caPath);
             if (skip)
             {
@@ -51,7 +55,59 @@ namespace MobyDistribution.Transport
                     return ok;
                 };
             }
-            return new HttpClient(handler, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
+            return handler;
+        }
+
+        /// <summary>
+        /// Connections per host and port: enough for the widest parallel transfer (a copy's ThrottleLimit goes up to 64).
+        /// .NET's own default is unlimited; on .NET Framework and Mono, HttpClientHandler sits on HttpWebRequest, whose
+        /// ServicePoint allows only 2 per host, so parallel blob transfers would queue two at a time.
+        /// </summary>
+        internal const int MaxConnectionsPerServer = 64;
+
+        /// <summary>True where HttpClientHandler is built on HttpWebRequest (.NET Framework, Mono), not on sockets.</summary>
+        internal static bool OnHttpWebRequest { get; } =
+            RuntimeInformation.FrameworkDescription.StartsWith(".NET Framework", StringComparison.OrdinalIgnoreCase)
+            || RuntimeInformation.FrameworkDescription.StartsWith("Mono", StringComparison.OrdinalIgnoreCase);
+
+        /// <summary>
+        /// Per handler, never through <c>ServicePointManager</c>'s process-wide settings, which other modules in the same
+        /// Windows PowerShell process rely on. See docs/windows-powershell.md.
+        /// </summary>
+        internal static void ConfigureForRuntime(HttpClientHandler handler)
+        {
+            // On .NET Framework this raises the ServicePoint's limit for the hosts this handler talks to; its connections
+            // stay in its own connection group, so other code's requests are neither slowed nor sped up.
+            try { handler.MaxConnectionsPerServer = MaxConnectionsPerServer; }
+            catch (Exception e) when (IsUnsupported(e)) { } // Mono's HttpWebRequest-based handler has no such setting
+            if (!OnHttpWebRequest) return; // .NET leaves the protocol choice to the OS, which offers TLS 1.2 and 1.3
+            var protocols = FrameworkSslProtocols(ReadProcessProtocols(), Environment.OSVersion);
+            try { handler.SslProtocols = protocols; }
+            catch (Exception e) when (IsUnsupported(e)) { } // .NET Framework 4.7.1 only; the module asks for 4.7.2
+        }
+
+        private static bool IsUnsupported(Exception e) => e is PlatformNotSupportedException || e is NotImplementedException;
+
+        /// <summary>
+        /// The protocols a handler on .NET Framework offers: TLS 1.2 always (Windows PowerShell's own default is SSL 3 and
+        /// TLS 1.0 on many systems), TLS 1.3 where Windows has it on by default (Windows 11 and Server 2022, build 20348 and
+        /// later), plus whatever the process already allows, so a user who enabled TLS 1.1 for an old server keeps it.
+        /// </summary>
+        internal static SslProtocols FrameworkSslProtocols(int processProtocols, OperatingSystem os)
+        {
+            const SslProtocols tls13 = (SslProtocols)12288; // SslProtocols.Tls13, not in netstandard2.0's enum
+            const SslProtocols ssl = (SslProtocols)(12 | 48); // SSL 2 and 3: never offered, whatever the process allows
+            var protocols = (SslProtocols.Tls12 | (SslProtocols)processProtocols) & ~ssl;
+            if (os.Platform == PlatformID.Win32NT && os.Version.Major >= 10 && os.Version.Build >= 20348) protocols |= tls13;
+            // SystemDefault (0) adds nothing: the OS's defaults are not known here, and TLS 1.2 is already in.
+            return protocols;
+        }
+
+        private static int ReadProcessProtocols()
+        {
+            // Read, never written: System.Net.ServicePointManager.SecurityProtocol, whose values are those of SslProtocols.
+            try { return (int)System.Net.ServicePointManager.SecurityProtocol; }
+            catch (Exception e) when (IsUnsupported(e) || e is NotSupportedException) { return 0; }
         }
 
         private static bool Validate(X509Certificate2? cert, SslPolicyErrors errors, X509Certificate2[]? extraRoots)

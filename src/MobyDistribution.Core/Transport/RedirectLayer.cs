@@ -58,6 +58,8 @@ namespace MobyDistribution.Transport
                 {
                     var responseTimeout = _options.ResponseTimeout;
                     if (withBody) message.Content = new ProgressTimedContent(request.Content!(), () => ReArm(timeout, responseTimeout));
+                    // .NET Framework would wait for "100 Continue" (a round trip more) and buffer a body of unknown length whole.
+                    if (withBody) { message.Headers.ExpectContinue = false; if (message.Content!.Headers.ContentLength == null) message.Headers.TransferEncodingChunked = true; }
                     timeout.CancelAfter(responseTimeout);
                     try
                     {

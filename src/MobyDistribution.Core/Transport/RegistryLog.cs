@@ -12,6 +12,12 @@ namespace MobyDistribution.Transport
     {
         private static readonly AsyncLocal<Action<string>?> Current = new AsyncLocal<Action<string>?>();
 
+        /// <summary>
+        /// Starts a line the user should see without asking for the log (PowerShell writes it as a warning, not verbose):
+        /// something was wrong and the work went on in a way the user may not expect, such as anonymously.
+        /// </summary>
+        public const string WarningPrefix = "WARNING: ";
+
         /// <summary>Sends log lines of work started in this scope to <paramref name="sink"/> until disposed.</summary>
         public static IDisposable BeginScope(Action<string> sink)
         {

@@ -177,7 +177,11 @@ namespace MobyDistribution.PowerShell.Commands
 
         private void WriteQueuedVerbose()
         {
-            while (_verboseLines.TryDequeue(out var line)) WriteVerbose(line);
+            while (_verboseLines.TryDequeue(out var line))
+            {
+                if (line.StartsWith(RegistryLog.WarningPrefix, StringComparison.Ordinal)) WriteWarning(line.Substring(RegistryLog.WarningPrefix.Length));
+                else WriteVerbose(line);
+            }
         }
     }
 }
