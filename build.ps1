@@ -98,7 +98,8 @@ function Invoke-MonoTests([string] $Results) {
     }
     & dotnet build $project -c $Configuration --nologo -v q -clp:ErrorsOnly | Out-Host
     [xml] $csproj = Get-Content $project -Raw
-    $runnerVersion = @($csproj.Project.ItemGroup.PackageReference | Where-Object Include -eq 'xunit.runner.console')[0].Version
+    # XPath, not member enumeration: under Set-StrictMode an ItemGroup without PackageReference items would throw.
+    $runnerVersion = $csproj.SelectSingleNode("//PackageReference[@Include='xunit.runner.console']").GetAttribute('Version')
     $packages = (& dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', ''
     $runner = Join-Path $packages.Trim() "xunit.runner.console/$runnerVersion/tools/net472/xunit.console.exe"
     $dll = Join-Path $root "tests/MobyDistribution.Core.Net48Tests/bin/$Configuration/net48/MobyDistribution.Core.Net48Tests.dll"
