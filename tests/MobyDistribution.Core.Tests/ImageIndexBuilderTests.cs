@@ -210,6 +210,66 @@ namespace MobyDistribution.Core.Tests
             SkopeoCopiesAll(destination, null);
         }
 
+        [Fact]
+        public async Task Attestations_of_two_flattened_indexes_do_not_collide_as_platforms()
+        {
+            // Two indexes as buildx writes them: an image and its attestation manifest, listed as unknown/unknown.
+            var inputs = new List<ImageReference>();
+            var expected = new List<Digest>();
+            foreach (var platform in new[] { 0, 1 })
+            {
+                var child = await PushChildAsync(_fx.Anonymous, platform);
+                var repo = child.Reference.Repository;
+                // Its config differs per index, so the two attestation manifests are two digests.
+                var attestation = await PushScratchAsync(_fx.Anonymous, new Platform("unknown", "unknown", null, "statement-" + platform), repo);
+                var client = _clients[_fx.Anonymous.HostPort];
+                var image = await client.Manifests.GetDescriptorAsync(repo, child.Digest.ToString());
+                var statement = await client.Manifests.GetDescriptorAsync(repo, attestation.Digest.ToString());
+                var m = _fx.Index.Manifests[platform];
+                var index = ImageIndex.Create(MediaTypes.OciIndex, new[]
+                {
+                    image.WithPlatform(new Platform(m.Os, m.Architecture, m.Variant)),
+                    new Descriptor(statement.MediaType, statement.Digest, statement.Size)
+                    {
+                        Platform = new Platform("unknown", "unknown"),
+                        Annotations = new Dictionary<string, string>
+                        {
+                            ["vnd.docker.reference.digest"] = child.Digest.ToString(),
+                            ["vnd.docker.reference.type"] = "attestation-manifest",
+                        },
+                    },
+                });
+                await client.Manifests.PutAsync(repo, "multi", index);
+                inputs.Add(Ref(_fx.Anonymous, repo, "multi"));
+                expected.Add(child.Digest);
+                expected.Add(attestation.Digest);
+            }
+            var destination = Ref(_fx.Basic, Reg.Repo("index-dst"), "multi");
+
+            var result = await Builder.BuildAsync(inputs, destination);
+            Assert.Equal(expected, result.Index.Manifests.Select(e => e.Digest));
+            Assert.Equal(2, result.Index.Manifests.Count(e => e.Platform!.OS == "unknown"));
+            Assert.Equal("attestation-manifest", result.Index.Manifests[3].Annotations!["vnd.docker.reference.type"]);
+            SkopeoCopiesAll(destination, _fx.Basic.Credentials);
+        }
+
+        [Fact]
+        public async Task A_child_that_cannot_be_copied_leaves_no_index_at_the_destination()
+        {
+            var amd64 = await PushChildAsync(_fx.Anonymous, 0);
+            var arm64 = await PushChildAsync(_fx.Anonymous, 1);
+            // The arm64 image's layer is gone from its repository: its config (and so its platform) is still readable,
+            // but its copy to another registry fails with BLOB_UNKNOWN.
+            await _clients[_fx.Anonymous.HostPort].Blobs.DeleteAsync(arm64.Reference.Repository, Digest.Parse(_fx.Index.Manifests[1].Layers[0].Digest));
+            var destination = Ref(_fx.Basic, Reg.Repo("index-dst"), "multi");
+
+            var plan = await Builder.PlanAsync(new[] { amd64.Reference, arm64.Reference }, destination, new ImageIndexOptions { CheckDestination = false });
+            await Assert.ThrowsAsync<RegistryException>(() => Builder.ExecuteAsync(plan));
+            var dst = _clients[_fx.Basic.HostPort];
+            Assert.Null(await dst.Manifests.TryGetDescriptorAsync(destination.Repository, "multi"));
+            Assert.Null(await dst.Manifests.TryGetDescriptorAsync(destination.Repository, plan.Index.Digest.ToString()));
+        }
+
         [Theory]
         [InlineData("linux/amd64")]
         [InlineData("linux/arm64")] // the fixture's is linux/arm64/v8: the same platform to a puller
