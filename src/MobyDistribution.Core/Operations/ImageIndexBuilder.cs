@@ -18,7 +18,7 @@ namespace MobyDistribution.Operations
         /// </summary>
         public string? MediaType { get; set; }
 
-        /// <summary>Blobs transferred at once while a child image is copied.</summary>
+        /// <summary>Blobs transferred at once while a child image is copied; also how many inputs (and children) are read and planned at once.</summary>
         public int ThrottleLimit { get; set; } = ImageCopyOptions.DefaultThrottleLimit;
 
         /// <summary>
@@ -157,7 +157,9 @@ namespace MobyDistribution.Operations
             if (inputs.Count == 0) throw new ArgumentException("An index needs at least one image.", nameof(references));
             if (inputs.Any(r => r == null)) throw new ArgumentException("A reference is null.", nameof(references));
 
-            var read = await Task.WhenAll(inputs.Select(r => ReadEntriesAsync(r, cancellationToken))).ConfigureAwait(false);
+            // Inputs piped from a tag listing may be hundreds: a few requests at a time, as a copy sends its blobs.
+            using var throttle = new SemaphoreSlim(Math.Max(1, options.ThrottleLimit));
+            var read = await Task.WhenAll(inputs.Select(r => Throttled(throttle, () => ReadEntriesAsync(r, cancellationToken), cancellationToken))).ConfigureAwait(false);
             var notes = new List<string>();
             var warnings = new List<string>();
             var entries = Deduplicate(read.SelectMany(e => e), notes);
@@ -170,11 +172,12 @@ namespace MobyDistribution.Operations
             var copier = new ImageCopier(_clients);
             var dst = _clients(destination);
             var copyOptions = CopyOptions(options);
-            await Task.WhenAll(entries.Select(async e =>
+            await Task.WhenAll(entries.Select(e => Throttled(throttle, async () =>
             {
-                if (await IsPresentAsync(dst, e, destination, cancellationToken).ConfigureAwait(false)) return;
+                if (await IsPresentAsync(dst, e, destination, cancellationToken).ConfigureAwait(false)) return true;
                 e.Copy = await copier.PlanAsync(e.Source, destination.WithoutReference().WithDigest(e.Digest), copyOptions, cancellationToken).ConfigureAwait(false);
-            })).ConfigureAwait(false);
+                return true;
+            }, cancellationToken))).ConfigureAwait(false);
             return new ImageIndexPlan(target, index, entries, notes, warnings);
         }
 
@@ -206,6 +209,13 @@ namespace MobyDistribution.Operations
         {
             var plan = await PlanAsync(references, destination, options, cancellationToken).ConfigureAwait(false);
             return await ExecuteAsync(plan, options, progress, cancellationToken).ConfigureAwait(false);
+        }
+
+        private static async Task<T> Throttled<T>(SemaphoreSlim throttle, Func<Task<T>> work, CancellationToken cancellationToken)
+        {
+            await throttle.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try { return await work().ConfigureAwait(false); }
+            finally { throttle.Release(); }
         }
 
         private static ImageCopyOptions CopyOptions(ImageIndexOptions options) =>

@@ -58,7 +58,7 @@ namespace MobyDistribution.PowerShell.Commands
         public string? MediaType { get; set; }
 
         /// <summary>
-        /// <para type="description">How many blobs are transferred at once while a child image is copied. The default is 8.</para>
+        /// <para type="description">How many blobs are transferred at once while a child image is copied, and how many inputs are read at once. The default is 8.</para>
         /// </summary>
         [Parameter]
         [ValidateRange(1, 64)]
