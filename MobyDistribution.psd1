@@ -22,6 +22,7 @@
         'Export-DockerImage'
         'Import-DockerImage'
         'Add-ImageLayer'
+        'New-ImageIndex'
         'Get-RegistryTag'
         'Remove-RegistryTag'
         'Get-ImageManifest'

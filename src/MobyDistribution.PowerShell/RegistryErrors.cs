@@ -15,6 +15,7 @@ namespace MobyDistribution.PowerShell
     /// RegistrySecurityViolation, RegistryServerError, RepositoryNotFound (NAME_UNKNOWN), InvalidArgument,
     /// FileNotFound, DirectoryNotFound, FileAccessDenied. Noun ids: &lt;Noun&gt;NotFound, &lt;Noun&gt;DigestMismatch,
     /// &lt;Noun&gt;TooLarge, &lt;Noun&gt;Rejected, &lt;Noun&gt;Invalid, &lt;Noun&gt;WriteFailed.
+    /// DuplicatePlatform: two images for one platform of a new index.
     /// </remarks>
     internal static class RegistryErrors
     {
@@ -72,6 +73,7 @@ namespace MobyDistribution.PowerShell
             {
                 // Before RegistryException, whose NotFound would make it <Noun>NotFound: a missing platform is the same error in every cmdlet.
                 case PlatformNotFoundException _: return ("PlatformNotFound", ErrorCategory.ObjectNotFound);
+                case DuplicatePlatformException _: return ("DuplicatePlatform", ErrorCategory.InvalidArgument);
                 case RegistryException r:
                     switch (r.Kind)
                     {
