@@ -19,6 +19,8 @@
         'Export-DockerImage'
         'Import-DockerImage'
         'Add-ImageLayer'
+        'Get-ImageConfig'
+        'Set-ImageConfig'
         'Get-RegistryTag'
         'Remove-RegistryTag'
         'Get-ImageManifest'
