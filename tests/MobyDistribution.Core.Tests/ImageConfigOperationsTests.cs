@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
@@ -299,6 +300,77 @@ namespace MobyDistribution.Core.Tests
             // Other edits of a Docker image keep it a Docker image.
             var pushed = await editor.ExecuteAsync(await editor.PlanAsync(Ref(Anonymous, repository, "v1"), destination, new ImageConfigChanges { User = "app" }));
             Assert.Equal(MediaTypes.DockerManifestV2, pushed.MediaType);
+        }
+    }
+
+    /// <summary><see cref="ImageConfigReader"/> against a hostile server: configs too big, not matching their digest, not JSON.</summary>
+    public sealed class ImageConfigHostileTests
+    {
+        private const string Repo = "hostile/cfg";
+
+        /// <summary>A registry serving one image whose config descriptor names <paramref name="config"/> with <paramref name="declaredSize"/>, and serving <paramref name="served"/> as that blob.</summary>
+        private static MiniHttpServer Server(byte[] config, long declaredSize, byte[] served, ConcurrentQueue<string> requests) => new MiniHttpServer(request =>
+        {
+            requests.Enqueue(request.Method + " " + request.Path);
+            if (request.Path == "/v2/") return MiniHttpResponse.Json(200, "{}");
+            if (request.Path.StartsWith($"/v2/{Repo}/manifests/", StringComparison.Ordinal))
+            {
+                var body = Encoding.UTF8.GetBytes("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"," +
+                    $"\"config\":{{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"{Digest.Compute(config)}\",\"size\":{declaredSize}}}," +
+                    $"\"layers\":[{{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:{new string('a', 64)}\",\"size\":3}}]}}");
+                var manifest = new MiniHttpResponse { Status = 200, Body = body };
+                manifest.Headers["Content-Type"] = MediaTypes.OciManifest;
+                manifest.Headers["Docker-Content-Digest"] = Digest.Compute(body).ToString();
+                return manifest;
+            }
+            if (request.Path == $"/v2/{Repo}/blobs/{Digest.Compute(config)}")
+            {
+                var blob = new MiniHttpResponse { Status = 200, Body = served };
+                blob.Headers["Content-Type"] = "application/octet-stream";
+                return blob;
+            }
+            return MiniHttpResponse.Json(404, "{\"errors\":[{\"code\":\"BLOB_UNKNOWN\",\"message\":\"no\"}]}");
+        });
+
+        private static ImageConfigReader Reader(MiniHttpServer server)
+        {
+            var options = new Transport.RegistryClientOptions { CredentialStore = null };
+            options.Retry.MaxAttempts = 1;
+            var client = new RegistryClient(Transport.RegistryEndpoint.Parse("http://127.0.0.1:" + server.Port), options);
+            return new ImageConfigReader(_ => client);
+        }
+
+        private static ImageReference Ref(MiniHttpServer server) => ImageReference.Parse($"127.0.0.1:{server.Port}/{Repo}:v1");
+
+        [Fact]
+        public async Task AConfigOverTheCap_IsRefusedBeforeItIsRead()
+        {
+            var config = Encoding.UTF8.GetBytes("{}");
+            var requests = new ConcurrentQueue<string>();
+            using var server = Server(config, ImageConfigReader.MaxConfigSize + 1, config, requests);
+            var e = await Assert.ThrowsAsync<RegistryException>(() => Reader(server).ReadAllAsync(Ref(server)));
+            Assert.Equal(RegistryErrorKind.LimitExceeded, e.Kind);
+            Assert.DoesNotContain(requests, r => r.Contains("/blobs/"));
+        }
+
+        [Fact]
+        public async Task AConfigWhoseBytesDoNotMatchItsDigest_IsADigestMismatch()
+        {
+            var config = Encoding.UTF8.GetBytes("{\"os\":\"linux\"}");
+            var forged = Encoding.UTF8.GetBytes("{\"os\":\"linuX\"}");
+            using var server = Server(config, config.Length, forged, new ConcurrentQueue<string>());
+            var e = await Assert.ThrowsAnyAsync<RegistryException>(() => Reader(server).ReadAsync(Ref(server)));
+            Assert.Equal(RegistryErrorKind.DigestMismatch, e.Kind);
+        }
+
+        [Fact]
+        public async Task AConfigThatIsNotJson_IsAProtocolErrorNamingTheImage()
+        {
+            var config = Encoding.UTF8.GetBytes("not json");
+            using var server = Server(config, config.Length, config, new ConcurrentQueue<string>());
+            var e = await Assert.ThrowsAsync<RegistryException>(() => Reader(server).ReadAsync(Ref(server)));
+            Assert.Equal(RegistryErrorKind.Protocol, e.Kind);
+            Assert.Contains(Repo, e.Message);
         }
     }
 }
