@@ -59,6 +59,13 @@ Describe 'Get-ImageConfig' {
         $config[0].History | Should -HaveCount 2
     }
 
+    It 'names the tag latest for a reference without tag or digest' {
+        Publish-MobyFixture $Image $TestBed.Anonymous 'cfg/plain' 'latest' | Out-Null
+        $config = Get-ImageConfig "$Reg/cfg/plain"
+        $config.Tag | Should -Be 'latest'
+        $config.Reference.ToString() | Should -Be "$Reg/cfg/plain:latest"
+    }
+
     It 'gives one object per platform of an index, in its order' {
         $configs = @(Get-ImageConfig "$Reg/cfg/multi:all")
         $configs | Should -HaveCount 2
@@ -143,6 +150,16 @@ Describe 'Set-ImageConfig' {
         (Get-SkopeoConfig "$Reg/cfg/multi-edited@$newArm" | ConvertFrom-Json).config.User | Should -Be '1000:1000'
         $dir = Join-Path (New-MobyTempDirectory) 'oci'
         Invoke-Skopeo copy --all --src-tls-verify=false --src-no-creds "docker://$Reg/cfg/multi-edited:all" "oci:${dir}:x" | Out-Null
+    }
+
+    It 'takes tags from Get-RegistryTag, each pushed under its own tag' {
+        $results = @(Get-RegistryTag "$Reg/cfg/app" | Set-ImageConfig -Destination "$Reg/cfg/dated" -Created '2025-01-01T00:00:00Z')
+        $results | Should -HaveCount 2
+        @((Get-RegistryTag "$Reg/cfg/dated").Tag | Sort-Object) | Should -Be @('v1', 'v2')
+        $configs = @(Get-ImageConfig "$Reg/cfg/dated:v1", "$Reg/cfg/dated:v2")
+        $configs | ForEach-Object { $_.Created | Should -Be ([DateTimeOffset]::Parse('2025-01-01T00:00:00Z')) }
+        # Only created changed: the history keeps its times.
+        $configs[0].Raw | Should -BeExactly (Edit-Once $ConfigText '"created":"2024-01-02T03:04:05Z","architecture"' '"created":"2025-01-01T00:00:00Z","architecture"')
     }
 
     It 'pushes nothing with -WhatIf' {

@@ -21,8 +21,10 @@ namespace MobyDistribution
         {
             if (read == null) throw new ArgumentNullException(nameof(read));
             var config = read.Config;
-            Reference = read.Reference.Tag != null ? read.Reference.WithDigest(null) : read.Reference;
-            Tag = read.Reference.Tag;
+            // Named without tag or digest, the image is latest's: say so, so that the reference binds to Remove-RegistryTag.
+            var reference = read.Reference.Tag == null && read.Reference.Digest is null ? read.Reference.WithTag("latest") : read.Reference;
+            Reference = reference.Tag != null ? reference.WithDigest(null) : reference;
+            Tag = reference.Tag;
             ManifestDigest = read.Manifest.Digest;
             Digest = config.Digest;
             Platform = read.Platform;
