@@ -190,6 +190,14 @@ Describe 'The retention recipe' {
         @(& $old) | Should -HaveCount 1
         & $old | Remove-RegistryTag -WhatIf -ErrorVariable failed
         $failed | Should -BeNullOrEmpty
+        # What -WhatIf says goes to the host: a fresh pwsh shows it names the old tag only.
+        $command = Get-MobyPwshCommand
+        $script = "Import-Module '$(Get-MobyModulePath)'; Get-RegistryTag '$Reg/cfg/retain' | Get-ImageConfig | " +
+            "Where-Object Created -lt (Get-Date).AddDays(-90) | Remove-RegistryTag -WhatIf"
+        $output = (& $command[0] @(@($command | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-Command', $script)) 2>&1) -join "`n"
+        $LASTEXITCODE | Should -Be 0 -Because $output
+        $output | Should -Match ([regex]::Escape("What if:") + '.*' + [regex]::Escape("$Reg/cfg/retain:old"))
+        $output | Should -Not -Match ([regex]::Escape("$Reg/cfg/retain:new"))
         @((Get-RegistryTag "$Reg/cfg/retain").Tag | Sort-Object) | Should -Be @('new', 'old')
         $removed = & $old | Remove-RegistryTag -Confirm:$false -PassThru -WarningAction SilentlyContinue
         @($removed.Tag) | Should -Be @('old')
