@@ -23,6 +23,8 @@
         'Import-DockerImage'
         'Add-ImageLayer'
         'New-ImageIndex'
+        'Get-ImageConfig'
+        'Set-ImageConfig'
         'Get-RegistryTag'
         'Remove-RegistryTag'
         'Get-ImageManifest'

@@ -8,7 +8,7 @@ namespace MobyDistribution.PowerShell
 {
     /// <summary>
     /// Lets an <see cref="ImageReference"/> parameter take what the module's own cmdlets write: a string is parsed,
-    /// a tag, catalog entry, manifest or descriptor gives the reference it carries. Anything else is left to
+    /// a tag, catalog entry, manifest, descriptor or image config gives the reference it carries. Anything else is left to
     /// PowerShell's binder (which then tries the parameter's property-name binding).
     /// </summary>
     /// <remarks>
@@ -48,6 +48,7 @@ namespace MobyDistribution.PowerShell
                 case Manifest m: return m.Reference;
                 case Descriptor d: return d.Source;
                 case PublishedBlob b: return b.Source;
+                case ImageConfig c: return c.Reference;
                 default: return null;
             }
         }

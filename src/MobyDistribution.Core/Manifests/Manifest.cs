@@ -242,7 +242,7 @@ namespace MobyDistribution.Manifests
                 ?? candidates[0];
         }
 
-        private static bool IsImagePlatform(Platform? p) =>
+        internal static bool IsImagePlatform(Platform? p) =>
             p != null && !string.Equals(p.OS, "unknown", StringComparison.OrdinalIgnoreCase) && !string.Equals(p.Architecture, "unknown", StringComparison.OrdinalIgnoreCase);
 
         /// <summary>Makes an index of the same kind as this one holding only <paramref name="manifests"/>; annotations are kept.</summary>

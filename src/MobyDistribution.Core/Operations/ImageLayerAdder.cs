@@ -220,12 +220,11 @@ namespace MobyDistribution.Operations
             config = config.WithLayersAppended(layers.Select(l => l.DiffId),
                 layers.Select(l => new ImageHistoryEntry(created, options.CreatedBy ?? Describe(l), comment: "MobyDistribution")));
             if (config.Created != created) config = config.WithCreated(created);
-            if (options.Labels != null && options.Labels.Count > 0) config = config.WithLabels(options.Labels);
-            if (options.Environment != null && options.Environment.Count > 0) config = config.WithEnvironment(options.Environment);
-            if (options.Entrypoint != null) config = config.WithEntrypoint(options.Entrypoint);
-            if (options.Command != null) config = config.WithCommand(options.Command);
-            if (options.WorkingDirectory != null) config = config.WithWorkingDirectory(options.WorkingDirectory);
-            return config;
+            return new ImageConfigChanges
+            {
+                Labels = options.Labels, Environment = options.Environment, Entrypoint = options.Entrypoint, Command = options.Command,
+                WorkingDirectory = options.WorkingDirectory,
+            }.Apply(config);
         }
 
         /// <summary>A history <c>created_by</c> in the style of docker's <c>ADD file:… in /</c>, naming the source's kind and name.</summary>

@@ -11,9 +11,6 @@ namespace MobyDistribution.Operations
     /// <summary>One image of a registry, resolved to a single platform: its manifest and its config.</summary>
     internal sealed class ImageSource
     {
-        /// <summary>Configs larger than this are refused.</summary>
-        internal const long MaxConfigSize = 64L * 1024 * 1024;
-
         private ImageSource(ImageReference reference, RegistryClient client, ImageManifest manifest, ImageConfig config, Platform? platform)
         {
             Reference = reference;
@@ -41,15 +38,8 @@ namespace MobyDistribution.Operations
             var resolved = await new ImageResolver(_ => client).ResolveAsync(reference, platform, cancellationToken).ConfigureAwait(false);
             var manifest = resolved.Manifest;
             var chosen = resolved.Platform;
-            if (!(manifest is ImageManifest image))
-                throw new RegistryException(RegistryErrorKind.Unsupported, $"{reference} is a {manifest.MediaType}; only schema2 and OCI images can be used here.");
-            if (image.Config.Size > MaxConfigSize)
-                throw new RegistryException(RegistryErrorKind.LimitExceeded, $"The config of {reference} is {image.Config.Size} bytes; at most {MaxConfigSize} are read.");
-            using var buffer = new MemoryStream((int)Math.Max(0, image.Config.Size));
-            await client.Blobs.DownloadAsync(reference.Repository, image.Config.Digest, buffer, image.Config.Size, null, cancellationToken).ConfigureAwait(false);
-            ImageConfig config;
-            try { config = ImageConfig.Parse(buffer.ToArray()); }
-            catch (InvalidDataException e) { throw new RegistryException(RegistryErrorKind.Protocol, $"The config of {reference} is unusable: {e.Message}", e); }
+            var image = ImageConfigReader.RequireImage(manifest, reference);
+            var config = await ImageConfigReader.ReadConfigAsync(client, reference, image, cancellationToken).ConfigureAwait(false);
             return new ImageSource(reference, client, image, config, chosen);
         }
 
