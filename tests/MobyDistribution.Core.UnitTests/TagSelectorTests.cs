@@ -89,6 +89,8 @@ namespace MobyDistribution.Core.UnitTests
         [InlineData("")]
         [InlineData("  ")]
         [InlineData(">=1.2.x.y")]
+        [InlineData(">=1.x.2")]
+        [InlineData("x.1")]
         [InlineData("latest")]
         [InlineData("1.2-rc")]
         [InlineData("[1.2")]

@@ -399,8 +399,11 @@ namespace MobyDistribution.Registry
                     return n;
                 }
                 result.Major = Number(m.Groups["a"]);
-                result.Minor = result.Major == null ? null : Number(m.Groups["b"]);
-                result.Patch = result.Minor == null ? null : Number(m.Groups["c"]);
+                result.Minor = Number(m.Groups["b"]);
+                result.Patch = Number(m.Groups["c"]);
+                // "1.x.2" means nothing: after a wildcard part, only wildcards.
+                if ((result.Major == null && (result.Minor != null || result.Patch != null)) || (result.Minor == null && result.Patch != null))
+                    throw new FormatException($"'{whole}' is not a version range: in '{text}' a number follows a wildcard.");
                 if (m.Groups["pre"].Success)
                 {
                     if (result.Patch == null) throw new FormatException($"'{whole}' is not a version range: a pre-release needs a full version (1.2.3-rc.1), not '{text}'.");
