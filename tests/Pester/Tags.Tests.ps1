@@ -121,6 +121,15 @@ Describe 'Removing tags by the pipeline (the retention recipe)' {
         Get-SkopeoRaw "${repo}:latest" | Should -Not -BeNullOrEmpty
     }
 
+    It 'keeps only the newest N versions, as the README says' {
+        $repo = New-TaggedRepository 'retain/newest' 'latest', 'v1.0.0', 'v1.2', 'v1.10', '2.0.0', 'v0.9'
+        $keep = (Get-RegistryTag $repo -SemVer '*' -Latest 3).Tag
+        $keep | Should -Be @('2.0.0', 'v1.10', 'v1.2')
+        Get-RegistryTag $repo -SemVer '*' | Where-Object Tag -notin $keep | Remove-RegistryTag -Confirm:$false
+        (Get-RegistryTag $repo).Tag | Should -Be @('2.0.0', 'latest', 'v1.10', 'v1.2')
+        (Get-RegistryTag $repo -Name latest).Digest.ToString() | Should -Be $Digest
+    }
+
     It 'binds objects with Reference (an image reference with its tag) and Tag properties, as Get-ImageConfig writes them' {
         $repo = New-TaggedRepository 'retain/objects' 'v1', 'v2', 'v3'
         $objects = @(
