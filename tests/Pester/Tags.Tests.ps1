@@ -131,14 +131,16 @@ Describe 'Removing tags by the pipeline (the retention recipe)' {
     }
 
     It 'binds objects with Reference (an image reference with its tag) and Tag properties, as Get-ImageConfig writes them' {
-        $repo = New-TaggedRepository 'retain/objects' 'v1', 'v2', 'v3'
+        $repo = New-TaggedRepository 'retain/objects' 'v1', 'v2', 'v3', 'v4'
         $objects = @(
             [PSCustomObject]@{ Reference = [MobyDistribution.ImageReference]"${repo}:v1"; Tag = 'v1' }
             # A Reference alone names its tag.
             [PSCustomObject]@{ Reference = [MobyDistribution.ImageReference]"${repo}:v2" }
+            # A repository reference and a Tag property.
+            [PSCustomObject]@{ Reference = [MobyDistribution.ImageReference]$repo; Tag = 'v3' }
         )
         $removed = $objects | Remove-RegistryTag -Confirm:$false -PassThru
-        $removed.Tag | Should -Be @('v1', 'v2')
-        (Get-RegistryTag $repo).Tag | Should -Be 'v3'
+        $removed.Tag | Should -Be @('v1', 'v2', 'v3')
+        (Get-RegistryTag $repo).Tag | Should -Be 'v4'
     }
 }
