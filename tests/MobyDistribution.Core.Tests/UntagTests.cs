@@ -129,9 +129,27 @@ namespace MobyDistribution.Core.Tests
             Assert.Equal(UntagMethod.TagDeleted, result.Method);
             Assert.Null(result.PlaceholderDigest);
             Assert.Equal(manifest.Digest, result.Digest);
+            Assert.False(result.ManifestDeleted);
             var log = proxy.Log;
             Assert.Single(log, l => l.Method == "DELETE");
             Assert.DoesNotContain(log, l => l.Method == "PUT" || l.Method == "POST" || l.Method == "PATCH");
+        }
+
+        [Fact]
+        public async Task Untag_RegistryWhoseTagDeleteTakesTheManifest_IsReported()
+        {
+            var client = Reg.Client(_bed.Anonymous);
+            var (repo, manifest) = await TwoTagsAsync(client, "untag-oldmeaning");
+            // 202 to DELETE by tag, and afterwards the manifest is gone by digest: what a registry with the old meaning does.
+            using var proxy = FaultProxy.Start(_bed.Anonymous);
+            proxy.AddRule(FaultRule.Status(202, "DELETE", "/manifests/v2$"));
+            proxy.AddRule(FaultRule.Status(404, "HEAD", "/manifests/sha256:", occurrence: 1, times: 0));
+            var viaProxy = new RegistryClient(RegistryEndpoint.Parse(proxy.HostPort), new RegistryClientOptions { CredentialStore = null });
+
+            var result = await viaProxy.Tags.UntagAsync(repo, "v2", manifest.Digest);
+
+            Assert.Equal(UntagMethod.TagDeleted, result.Method);
+            Assert.True(result.ManifestDeleted);
         }
 
         [Fact]

@@ -68,7 +68,12 @@ namespace MobyDistribution.Registry
             };
             using (var response = await _client.Transport.SendAsync(request, cancellationToken).ConfigureAwait(false))
             {
-                if (response.IsSuccessStatusCode) return new UntagResult(tag, current.Digest, UntagMethod.TagDeleted, null);
+                if (response.IsSuccessStatusCode)
+                {
+                    // Some registries answer a DELETE by tag by deleting the manifest (the pre-v1.1 meaning): say so, it cannot be undone.
+                    var still = await _client.Manifests.TryGetDescriptorAsync(repository, current.Digest.ToString(), cancellationToken).ConfigureAwait(false);
+                    return new UntagResult(tag, current.Digest, UntagMethod.TagDeleted, null) { ManifestDeleted = still == null };
+                }
                 var error = await ErrorResponse.CreateAsync(response, $"Deleting tag {Describe(repository, tag)}", cancellationToken).ConfigureAwait(false);
                 if (!IsTagDeletionUnsupported(error)) throw error;
             }
@@ -226,6 +231,12 @@ namespace MobyDistribution.Registry
 
         /// <summary>The placeholder manifest that was pushed and deleted, for <see cref="UntagMethod.Placeholder"/>.</summary>
         public Digest? PlaceholderDigest { get; }
+
+        /// <summary>
+        /// True when the registry, asked to delete the tag, deleted the manifest too (it is gone by digest afterwards): such a
+        /// registry gives DELETE by tag its old meaning, and the manifest's other tags went with it.
+        /// </summary>
+        public bool ManifestDeleted { get; internal set; }
     }
 
     /// <summary>A tag points at another manifest than the one it was checked against; nothing was changed.</summary>

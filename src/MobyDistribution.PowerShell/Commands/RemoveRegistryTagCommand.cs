@@ -86,6 +86,8 @@ namespace MobyDistribution.PowerShell.Commands
                 }
                 if (!ShouldProcessUnattended(tagged.ToString(), $"Remove tag (manifest {descriptor.Digest} and its other tags stay)")) continue;
                 if (!TryRun(ct => client.Tags.UntagAsync(repository.Repository, name, descriptor.Digest, ct), "Tag", tagged, out UntagResult result)) continue;
+                if (result.ManifestDeleted)
+                    WriteWarning($"The registry, asked to delete tag {tagged}, deleted manifest {descriptor.Digest} too: every tag that pointed at it is gone.");
                 WriteVerbose(result.Method == UntagMethod.TagDeleted
                     ? $"Removed tag {tagged}: the registry deleted the tag."
                     : $"Removed tag {tagged}: pushed placeholder manifest {result.PlaceholderDigest} to it and deleted that by digest.");
