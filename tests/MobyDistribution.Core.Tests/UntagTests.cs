@@ -153,6 +153,43 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Fact]
+        public async Task Untag_PlaceholderPushWhoseAnswerIsLost_IsFinished_WhenTheTagDidMove()
+        {
+            var client = Reg.Client(_bed.Anonymous);
+            var (repo, manifest) = await TwoTagsAsync(client, "untag-lost");
+            using var proxy = FaultProxy.Start(_bed.Anonymous);
+            // The registry stores the placeholder, the client never hears so (and, with retries off, does not push again).
+            proxy.AddRule(FaultRule.DropResponse("PUT", "/manifests/v2$"));
+            var options = new RegistryClientOptions { CredentialStore = null };
+            options.Retry.MaxAttempts = 1;
+            var viaProxy = new RegistryClient(RegistryEndpoint.Parse(proxy.HostPort), options);
+
+            var result = await viaProxy.Tags.UntagAsync(repo, "v2", manifest.Digest);
+
+            Assert.Equal(UntagMethod.Placeholder, result.Method);
+            Assert.Equal(1, proxy.Log.Count(l => l.Method == "PUT" && l.Path.EndsWith("/manifests/v2", StringComparison.Ordinal)));
+            Assert.Equal(new[] { "v1" }, await client.Tags.ListAsync(repo));
+            Assert.Equal(manifest.Digest, (await client.Tags.GetAsync(repo, "v1")).Digest);
+        }
+
+        [Fact]
+        public async Task Untag_PlaceholderPushRefused_ChangesNothing()
+        {
+            var client = Reg.Client(_bed.Anonymous);
+            var (repo, manifest) = await TwoTagsAsync(client, "untag-refused");
+            using var proxy = FaultProxy.Start(_bed.Anonymous);
+            proxy.AddRule(FaultRule.Status(403, "PUT", "/manifests/v2$"));
+            var viaProxy = new RegistryClient(RegistryEndpoint.Parse(proxy.HostPort), new RegistryClientOptions { CredentialStore = null });
+
+            var e = await Assert.ThrowsAsync<RegistryException>(() => viaProxy.Tags.UntagAsync(repo, "v2", manifest.Digest));
+
+            Assert.IsNotType<UntagIncompleteException>(e);
+            Assert.Equal(RegistryErrorKind.Denied, e.Kind);
+            Assert.Equal(new[] { "v1", "v2" }, await client.Tags.ListAsync(repo));
+            Assert.Equal(manifest.Digest, (await client.Tags.GetAsync(repo, "v2")).Digest);
+        }
+
+        [Fact]
         public async Task Untag_PlaceholderPushedButItsDeleteFails_SaysWhichDigestToDelete()
         {
             var client = Reg.Client(_bed.Anonymous);

@@ -152,8 +152,8 @@ namespace MobyDistribution.Registry
         /// <summary>
         /// The selected tags of <paramref name="repository"/> among <paramref name="tags"/> (usually its whole listing). When
         /// <see cref="Latest"/> orders by creation time, each tag's config is read (an index gives the image of the default
-        /// platform rule, as <see cref="ImageResolver"/> has it); a tag that is gone meanwhile is left out, and an artifact or an
-        /// index without a usable image counts as oldest.
+        /// platform rule, as <see cref="ImageResolver"/> has it); a tag that is gone meanwhile is left out, and an artifact, an
+        /// index without a usable image or an image whose config is missing counts as oldest. Other failures are thrown.
         /// </summary>
         public async Task<IReadOnlyList<string>> SelectAsync(RegistryClient client, string repository, IEnumerable<string> tags, CancellationToken cancellationToken = default)
         {
@@ -168,16 +168,22 @@ namespace MobyDistribution.Registry
                     var source = await ImageSource.ResolveAsync(client, reference, null, ct).ConfigureAwait(false);
                     return source.Config.Created;
                 }
-                catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound && !(e is PlatformNotFoundException))
+                catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound && !(e is PlatformNotFoundException) && IsManifestUnknown(e))
                 {
                     lock (gone) gone.Add(tag);
                     return null;
                 }
-                catch (PlatformNotFoundException) { return null; }
-                catch (RegistryException e) when (e.Kind == RegistryErrorKind.Unsupported) { return null; }
+                // An artifact, an index without a usable image, a config blob that is missing: no created time.
+                catch (RegistryException e) when (e is PlatformNotFoundException || e.Kind == RegistryErrorKind.Unsupported || e.Kind == RegistryErrorKind.NotFound)
+                {
+                    return null;
+                }
             }, cancellationToken).ConfigureAwait(false);
             return gone.Count == 0 ? selected : selected.Where(t => !gone.Contains(t)).ToList();
         }
+
+        private static bool IsManifestUnknown(RegistryException e) =>
+            e.Errors.Count == 0 || e.Errors.Any(x => x.Code == "MANIFEST_UNKNOWN" || x.Code == "NAME_UNKNOWN");
 
         /// <summary>
         /// Reads a tag as a version: an optional <c>v</c>/<c>V</c> prefix, then 1 to 4 numbers and an optional pre-release
