@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Management.Automation;
 using MobyDistribution.Errors;
+using MobyDistribution.Registry;
 
 namespace MobyDistribution.PowerShell
 {
@@ -30,7 +31,11 @@ namespace MobyDistribution.PowerShell
         {
             var (id, category) = Classify(e, noun);
             var record = new ErrorRecord(e, id, category, target);
-            if (e is RegistryException r && r.Kind == RegistryErrorKind.Unauthorized)
+            if (e is UntagIncompleteException u)
+            {
+                record.ErrorDetails = new ErrorDetails(e.Message) { RecommendedAction = $"Remove-ImageManifest {RegistryOf(target) ?? "<registry>"}/{u.Repository}@{u.PlaceholderDigest} -Confirm:$false" };
+            }
+            else if (e is RegistryException r && r.Kind == RegistryErrorKind.Unauthorized)
             {
                 var registry = RegistryOf(target);
                 record.ErrorDetails = new ErrorDetails(e.Message)
@@ -74,6 +79,8 @@ namespace MobyDistribution.PowerShell
                 // Before RegistryException, whose NotFound would make it <Noun>NotFound: a missing platform is the same error in every cmdlet.
                 case PlatformNotFoundException _: return ("PlatformNotFound", ErrorCategory.ObjectNotFound);
                 case DuplicatePlatformException _: return ("DuplicatePlatform", ErrorCategory.InvalidArgument);
+                case TagMovedException _: return ("TagMoved", ErrorCategory.ResourceBusy);
+                case UntagIncompleteException _: return ("TagRemovalIncomplete", ErrorCategory.WriteError);
                 case RegistryException r:
                     switch (r.Kind)
                     {

@@ -176,7 +176,7 @@ namespace MobyDistribution.Core.Tests
             Assert.Null(await client.Manifests.TryGetDescriptorAsync(repo, "oci"));
 
             // By tag: resolved to the digest, which takes every tag on it.
-            var byTag = await client.Tags.UntagAsync(repo, "docker");
+            var byTag = await client.Manifests.DeleteAsync(repo, "docker");
             Assert.Equal(schema2.Digest, byTag);
             Assert.Null(await client.Manifests.TryGetDescriptorAsync(repo, "docker"));
             Assert.Null(await client.Manifests.TryGetDescriptorAsync(repo, "docker-too"));

@@ -100,3 +100,16 @@ Describe 'The cmdlets' {
         [MobyDistribution.PowerShell.DisplayFormat]::Digest($digest) | Should -Be 'sha256:abababababab'
     }
 }
+
+Describe 'The source tree' {
+    It 'has no merge conflict markers left in any tracked text file' {
+        # Merges of parallel work are routine here; a marker left in a help page or a script would ship.
+        $files = @(git -C $MobyRepoRoot ls-files -- '*.cs' '*.ps1' '*.psd1' '*.md' '*.txt' '*.yml' '*.ps1xml' '*.csproj' '*.sh' '*.props')
+        $files.Count | Should -BeGreaterThan 50
+        $marked = foreach ($file in $files) {
+            $path = Join-Path $MobyRepoRoot $file
+            if ((Test-Path $path) -and (Select-String -Path $path -Pattern '^(<{7}|>{7}) ' -Quiet)) { $file }
+        }
+        $marked | Should -BeNullOrEmpty
+    }
+}

@@ -57,7 +57,7 @@ Describe 'build/Package.ps1' {
         $zip = [System.IO.Compression.ZipFile]::OpenRead($package.FullName)
         try {
             $entries = $zip.Entries.FullName
-            foreach ($file in 'MobyDistribution.psd1', 'MobyDistribution.PowerShell.dll', 'MobyDistribution.Core.dll', 'System.Text.Json.dll',
+            foreach ($file in 'MobyDistribution.psd1', 'MobyDistribution.PowerShell.dll', 'MobyDistribution.Core.dll', 'System.Text.Json.dll', 'NuGet.Versioning.dll',
                 'MobyDistribution.format.ps1xml', 'en-US/MobyDistribution.PowerShell.dll-Help.xml', 'en-US/about_MobyDistribution.help.txt',
                 'en-US/about_MobyDistribution_Credentials.help.txt') {
                 $entries | Should -Contain $file
@@ -99,7 +99,8 @@ Import-Module MobyDistribution
     ModuleBase = (Get-Module MobyDistribution).ModuleBase
     Version = (Get-Module MobyDistribution).Version.ToString()
     Cmdlets = @(Get-Command -Module MobyDistribution | ForEach-Object Name | Sort-Object)
-    Tags = @(Get-RegistryTag '$($TestBed.Anonymous.HostPort)/pkg/app' | ForEach-Object Tag)
+    # -SemVer loads NuGet.Versioning from the installed package.
+    Tags = @(Get-RegistryTag '$($TestBed.Anonymous.HostPort)/pkg/app' -SemVer '>=1' | ForEach-Object Tag)
     Synopsis = (Get-Help Copy-RegistryImage).Synopsis
 } | ConvertTo-Json -Compress
 "@

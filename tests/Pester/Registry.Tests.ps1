@@ -127,28 +127,4 @@ Describe 'Get-RegistryCatalog | Get-RegistryTag | Get-ImageManifest' {
     }
 }
 
-Describe 'Remove-RegistryTag' {
-    BeforeAll {
-        Publish-MobyFixture $Image $Anonymous 'scratch/untag' 'old' | Out-Null
-    }
-
-    It 'changes nothing with -WhatIf' {
-        Remove-RegistryTag "$Registry/scratch/untag" -Name old -WhatIf
-        (Get-RegistryTag "$Registry/scratch/untag" -Name old).Digest.ToString() | Should -Be $AppDigest
-    }
-
-    It 'removes the tag (its manifest) and writes it with -PassThru, with a warning' {
-        $removed = Remove-RegistryTag "$Registry/scratch/untag" -Name old -Confirm:$false -PassThru -WarningVariable warned -WarningAction SilentlyContinue
-        $removed.Tag | Should -Be 'old'
-        $removed.Digest.ToString() | Should -Be $AppDigest
-        $warned | Should -Not -BeNullOrEmpty
-        Get-RegistryTag "$Registry/scratch/untag" -Name old -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
-        $err[0].FullyQualifiedErrorId | Should -BeLike 'TagNotFound,*'
-    }
-
-    It 'reports a missing tag as TagNotFound' {
-        Remove-RegistryTag "$Registry/scratch/untag" -Name gone -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue
-        $err[0].FullyQualifiedErrorId | Should -Be 'TagNotFound,MobyDistribution.PowerShell.Commands.RemoveRegistryTagCommand'
-        $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
-    }
-}
+# Remove-RegistryTag: Tags.Tests.ps1.
