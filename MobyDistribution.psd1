@@ -16,6 +16,7 @@
         'Get-RegistrySession'
         'Get-RegistryCatalog'
         'Copy-RegistryImage'
+        'Sync-RegistryRepository'
         'Export-DockerImage'
         'Import-DockerImage'
         'Add-ImageLayer'
