@@ -180,11 +180,24 @@ namespace MobyDistribution.PowerShell.Commands
 
             var finished = new ConcurrentQueue<TagSyncResult>();
             int done = 0;
-            int total = plan.Tags.Count(t => !t.ChangesDestination || approved.Contains(t));
+            // Results are written in the plan's order (by tag), each as soon as those before it are done.
+            var order = plan.Tags.Where(t => !t.ChangesDestination || approved.Contains(t)).ToList();
+            var ready = new System.Collections.Generic.Dictionary<TagSyncPlan, TagSyncResult>();
+            int next = 0;
+            int total = order.Count;
             var activity = $"Sync {plan.Source} to {plan.Destination}";
+            void WriteReady()
+            {
+                while (finished.TryDequeue(out var r)) ready[r.Plan] = r;
+                while (next < order.Count && ready.TryGetValue(order[next], out var r))
+                {
+                    ready.Remove(order[next++]);
+                    Write(r);
+                }
+            }
             void Drain()
             {
-                while (finished.TryDequeue(out var r)) Write(r);
+                WriteReady();
                 WriteProgress(new ProgressRecord(1, activity, $"{Volatile.Read(ref done)} of {total} tags")
                 {
                     PercentComplete = total == 0 ? 100 : Math.Min(100, Volatile.Read(ref done) * 100 / total),
@@ -194,7 +207,7 @@ namespace MobyDistribution.PowerShell.Commands
             try
             {
                 TryRun(ct => sync.ExecuteAsync(plan, options, approved.Contains, progress, ct), "Repository", Source, out _, Drain);
-                while (finished.TryDequeue(out var r)) Write(r);
+                WriteReady();
             }
             finally
             {
