@@ -146,7 +146,7 @@ namespace MobyDistribution.Operations
         /// <summary>Copied, Updated, Unchanged, Pruned, or Failed (when even planning failed).</summary>
         public SyncAction Action { get; }
 
-        /// <summary>The manifest the source tag points at (null for a pruned tag).</summary>
+        /// <summary>The manifest the source tag points at; null for a pruned tag, and for a new tag when the plan did not need to ask.</summary>
         public Digest? SourceDigest { get; }
 
         /// <summary>The manifest the destination tag points at now (null when it has no such tag).</summary>
@@ -154,7 +154,8 @@ namespace MobyDistribution.Operations
 
         /// <summary>
         /// The manifest the destination tag will point at: the source's, or for a platform subset the new index's.
-        /// For a pruned tag, the manifest it pointed at.
+        /// For a pruned tag, the manifest it pointed at. Null for a new tag when the plan did not need to ask the source (the copy
+        /// reads the manifest; <see cref="RepositorySyncOptions.DetailedPlan"/> asks while planning).
         /// </summary>
         public Digest? Digest { get; }
 
@@ -393,6 +394,12 @@ namespace MobyDistribution.Operations
                 // A registry that lists a tag the grammar refuses: that tag fails, the others go on.
                 return new TagSyncPlan(srcRepo, dstRepo, tag, SyncAction.Failed, null, null, null, null, e);
             }
+            if (!destinationHasTag && (options.Platforms == null || options.Platforms.Count == 0) && !options.DetailedPlan)
+            {
+                // The destination has no such tag: it is a copy whatever the source's digest, and the copy reads the manifest
+                // anyway, so asking the source first would be a request per tag for nothing.
+                return new TagSyncPlan(source, destination, tag, SyncAction.Copied, null, null, null, null, null);
+            }
             try
             {
                 ImageCopyPlan? copyPlan = null;
@@ -453,7 +460,7 @@ namespace MobyDistribution.Operations
                 {
                     case SyncAction.Copied:
                     case SyncAction.Updated:
-                        // Pinned to the digest compared, so a tag that moves meanwhile is copied as planned, not as it is now.
+                        // Pinned to the digest compared (when one was), so a tag that moves meanwhile is copied as planned.
                         var copyPlan = plan.CopyPlan
                             ?? await _copier.PlanAsync(plan.Source.WithDigest(plan.SourceDigest), plan.Destination, copyOptions, cancellationToken).ConfigureAwait(false);
                         var copy = await _copier.ExecuteAsync(copyPlan, copyOptions, null, cancellationToken).ConfigureAwait(false);

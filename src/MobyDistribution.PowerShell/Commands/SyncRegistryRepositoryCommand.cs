@@ -257,7 +257,7 @@ namespace MobyDistribution.PowerShell.Commands
         {
             var what = tag.Action switch
             {
-                SyncAction.Copied => $"Copy {tag.Digest} from {tag.Source} (new tag)",
+                SyncAction.Copied => tag.Digest != null ? $"Copy {tag.Digest} from {tag.Source} (new tag)" : $"Copy from {tag.Source} (new tag)",
                 SyncAction.Updated => $"Update from {tag.DestinationDigest} to {tag.Digest} (copy from {tag.Source})",
                 SyncAction.Unchanged => $"Leave unchanged at {tag.Digest}",
                 SyncAction.Pruned => $"Prune: remove the tag (at {tag.DestinationDigest?.ToString() ?? "no manifest"}), missing from {tag.Source.WithoutReference()}",

@@ -21,7 +21,7 @@ namespace MobyDistribution.PowerShell
             Action = result.Action;
             Digest = result.Digest;
             BytesTransferred = result.BytesTransferred;
-            SourceDigest = result.Plan.SourceDigest;
+            SourceDigest = result.Plan.SourceDigest ?? result.Copy?.Plan.SourceDescriptor.Digest;
         }
 
         /// <summary>The source image, registry/repository:tag.</summary>
