@@ -448,15 +448,17 @@ try {
             $line = [System.Collections.Generic.List[string]]::new()
             foreach ($ph in $phases) {
                 if ($ph -eq 'Changed') { Update-SyncTags }
+                $last = @{}
                 foreach ($side in $order) {
                     $seconds = if ($side -eq 'ours') {
                         (Measure-Command { Invoke-OurSync "$A/sync/app" "$B/ours/app" $ph }).TotalSeconds
                     } else {
                         (Invoke-SkopeoSync "$A/sync/app" "$B/skopeo").Seconds
                     }
+                    $last[$side] = $seconds
                     if ($i -gt 0) { $syncTimes[$side][$ph].Add($seconds) }
                 }
-                $line.Add(('{0}: ours {1:0.000} s, skopeo {2:0.000} s' -f $ph, $(if ($i -gt 0) { $syncTimes.ours[$ph][-1] } else { 0 }), $(if ($i -gt 0) { $syncTimes.theirs[$ph][-1] } else { 0 })))
+                $line.Add(('{0}: ours {1:0.000} s, skopeo {2:0.000} s' -f $ph, $last.ours, $last.theirs))
             }
             Write-Host ("Sync: {0}: {1}" -f $(if ($i -eq 0) { 'warm-up' } else { "run $i" }), ($line -join '; '))
         }
@@ -673,7 +675,7 @@ if ($ResultsPath) {
             ("- Fixture: one repository of {0} tags, each a distinct OCI manifest (a config of its own, differing by a label) over the same 3 gzip layers of random bytes ({1:0.0} MB); two local registries, source and destination" -f $S.Tags, ($S.Bytes / 1MB))
             "- skopeo: ``skopeo sync --src docker --dest docker --src-tls-verify=false --dest-tls-verify=false --preserve-digests A/sync/app B/skopeo``; ours: ``Sync-RegistryRepository -Source A/sync/app -Destination B/ours/app`` in the bench's session, default -ThrottleLimit (8 tags at once); every run of ours is checked (all Copied, all Unchanged, exactly $($S.Changed) Updated)"
             "- Each run: the destination registry emptied and restarted, then for each phase both sides, the order alternating from run to run: a first sync; a resync with nothing changed; a resync after $($S.Changed) tags of the source got new manifests (the next $($S.Changed) tags each run)"
-            ("- **What an unchanged tag costs us: {0:0.##} HEAD request on the source and {1:0.##} on the destination**, nothing else; the whole resync adds {2} requests (one tag listing per side, and the connection's first ping)" -f $perTagSource, $perTagDestination, $otherRequests)
+            ("- **What an unchanged tag costs us: {0:0.##} HEAD request on the source and {1:0.##} on the destination**, nothing else; the whole resync adds {2} other requests (the tag listings of both sides, and pings if any)" -f $perTagSource, $perTagDestination, $otherRequests)
         )
         Write-Host ''
         ($syncTable + @('') + $countTable) | ForEach-Object { Write-Host $_ }

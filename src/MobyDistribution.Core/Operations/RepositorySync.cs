@@ -141,6 +141,7 @@ namespace MobyDistribution.Operations
         /// <summary>The destination, repository:tag.</summary>
         public ImageReference Destination { get; }
 
+        /// <summary>The tag, the same on both sides.</summary>
         public string Tag { get; }
 
         /// <summary>Copied, Updated, Unchanged, Pruned, or Failed (when even planning failed).</summary>
@@ -186,6 +187,7 @@ namespace MobyDistribution.Operations
         /// <summary>The destination repository.</summary>
         public ImageReference Destination { get; }
 
+        /// <summary>One entry per selected tag (sorted), then one per tag to prune.</summary>
         public IReadOnlyList<TagSyncPlan> Tags { get; }
 
         /// <summary>How many tags the source has in all, before selection and sharding.</summary>
@@ -205,9 +207,16 @@ namespace MobyDistribution.Operations
             Error = error;
         }
 
+        /// <summary>What was planned for the tag.</summary>
         public TagSyncPlan Plan { get; }
+
+        /// <summary>The source image, repository:tag.</summary>
         public ImageReference Source => Plan.Source;
+
+        /// <summary>The destination, repository:tag.</summary>
         public ImageReference Destination => Plan.Destination;
+
+        /// <summary>The tag, the same on both sides.</summary>
         public string Tag => Plan.Tag;
 
         /// <summary>What was done: the plan's action, or Failed.</summary>
@@ -402,22 +411,33 @@ namespace MobyDistribution.Operations
             }
             try
             {
+                // Both sides at once: a tag's two questions cost one round trip, not two.
+                var asked = destinationHasTag
+                    ? dst.Manifests.TryGetDescriptorAsync(dstRepo.Repository, tag, cancellationToken)
+                    : Task.FromResult<Descriptor?>(null);
                 ImageCopyPlan? copyPlan = null;
                 Digest sourceDigest, target;
-                if (options.Platforms != null && options.Platforms.Count > 0)
+                try
                 {
-                    // A subset of an index gets a digest of its own: compare the destination with what the copy would push.
-                    copyPlan = await _copier.PlanAsync(source, destination, copyOptions, cancellationToken).ConfigureAwait(false);
-                    sourceDigest = copyPlan.SourceDescriptor.Digest;
-                    target = copyPlan.Root.Digest;
+                    if (options.Platforms != null && options.Platforms.Count > 0)
+                    {
+                        // A subset of an index gets a digest of its own: compare the destination with what the copy would push.
+                        copyPlan = await _copier.PlanAsync(source, destination, copyOptions, cancellationToken).ConfigureAwait(false);
+                        sourceDigest = copyPlan.SourceDescriptor.Digest;
+                        target = copyPlan.Root.Digest;
+                    }
+                    else
+                    {
+                        sourceDigest = target = (await src.Tags.GetAsync(srcRepo.Repository, tag, cancellationToken).ConfigureAwait(false)).Digest;
+                    }
                 }
-                else
+                catch
                 {
-                    sourceDigest = target = (await src.Tags.GetAsync(srcRepo.Repository, tag, cancellationToken).ConfigureAwait(false)).Digest;
+                    // The source's failure is the one reported; the destination's answer is not waited for, only observed.
+                    _ = asked.ContinueWith(t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                    throw;
                 }
-                Digest? current = null;
-                if (destinationHasTag)
-                    current = (await dst.Manifests.TryGetDescriptorAsync(dstRepo.Repository, tag, cancellationToken).ConfigureAwait(false))?.Digest;
+                var current = (await asked.ConfigureAwait(false))?.Digest;
                 var action = current == null ? SyncAction.Copied : current == target ? SyncAction.Unchanged : SyncAction.Updated;
                 if (action != SyncAction.Unchanged && copyPlan == null && options.DetailedPlan)
                     copyPlan = await _copier.PlanAsync(source.WithDigest(sourceDigest), destination, copyOptions, cancellationToken).ConfigureAwait(false);

@@ -33,6 +33,7 @@ namespace MobyDistribution.PowerShell
         /// <summary>The destination tag (the same as <see cref="Destination"/>), so that a result pipes to Remove-RegistryTag.</summary>
         public ImageReference Reference => Destination;
 
+        /// <summary>The tag, the same on both sides.</summary>
         public string Tag { get; }
 
         /// <summary>Copied, Updated, Unchanged, Pruned or Failed.</summary>
