@@ -168,6 +168,20 @@ Describe 'Sync-RegistryRepository' {
         Get-SkopeoTags "$Anon/$dst" | Should -Be @('v1')
     }
 
+    It 'shows one overall progress bar, tags done of total, and completes it' {
+        $dst = New-Name 'mirror/progress'
+        $ps = [powershell]::Create()
+        try {
+            $ps.AddScript("Import-Module '$(Get-MobyModulePath)'; `$ProgressPreference = 'Continue'; Sync-RegistryRepository '$Anon/sync/app' '$Anon/$dst'") | Out-Null
+            $out = $ps.Invoke()
+            $out | Should -HaveCount 3
+            $records = @($ps.Streams.Progress)
+        } finally { $ps.Dispose() }
+        $records.ActivityId | Sort-Object -Unique | Should -Be 1
+        @($records | Where-Object StatusDescription -eq '3 of 3 tags') | Should -Not -BeNullOrEmpty
+        $records[-1].RecordType | Should -Be 'Completed'
+    }
+
     It 'refuses a destination with a tag' {
         Sync-RegistryRepository "$Anon/sync/app" "$Anon/mirror/x:v1" -ErrorVariable bad -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         $bad[0].FullyQualifiedErrorId | Should -BeLike 'InvalidDestination,*'
