@@ -19,6 +19,7 @@
         'Get-RegistrySession'
         'Get-RegistryCatalog'
         'Copy-RegistryImage'
+        'Sync-RegistryRepository'
         'Export-DockerImage'
         'Import-DockerImage'
         'Add-ImageLayer'

@@ -6,7 +6,7 @@
     dotnet pwsh ./build.ps1 -Task Test      builds, runs xUnit (Core unit tier, then Core against registries) and Pester (module), prints 'N passed, N failed'
     dotnet pwsh ./build.ps1 -Task Demo      builds, starts a throwaway local registry and uses the module against it
     dotnet pwsh ./build.ps1 -Task Package   builds and writes a .nupkg of the module to out/
-    dotnet pwsh ./build.ps1 -Task Bench     runs the benchmark against skopeo (bench/); -Scenario Latency runs one of its scenarios
+    dotnet pwsh ./build.ps1 -Task Bench     runs the benchmark against skopeo (bench/); -Scenario Latency (or Sync) runs one of its scenarios
 #>
 [CmdletBinding()]
 param(
@@ -16,7 +16,7 @@ param(
     [string] $Configuration = 'Release',
     # Pester only: run the Pester tests whose file name matches.
     [string] $PesterFilter = '*',
-    # Bench only: the scenarios to run (Copy, Export, Blob, Tags, Memory, Import, Latency); all by default.
+    # Bench only: the scenarios to run (Copy, Export, Blob, Tags, Memory, Import, Latency, Sync); all by default.
     [string[]] $Scenario
 )
 

@@ -22,7 +22,12 @@
          request -LatencyMs (bench/LatencyProxy.ps1, a process of its own); the requests each client sent, from the
          proxies' logs; and our copy with each of -ThrottleLimits. Needs the test bed built (-TestBedPath). Its results go
          to a section of their own in results.md (between the bench-latency markers).
-    Only that one:  dotnet pwsh ./build.ps1 -Task Bench -Scenario Latency
+      8. Sync: Sync-RegistryRepository vs skopeo sync --src docker --dest docker of a repository of -SyncTags tags (distinct
+         manifests over the same 3 layers: one config each, differing by a label), between the two registries: a first
+         sync into an emptied destination, a resync with nothing changed, and a resync after 5 tags changed; then, through
+         the test bed's FaultProxy (no latency), the requests each client sends for a first sync and for a resync with
+         nothing changed. Needs the test bed built. Its results go to a section of their own (between the bench-sync markers).
+    Only that one:  dotnet pwsh ./build.ps1 -Task Bench -Scenario Latency   (or -Scenario Sync)
     Our cmdlets run in this session, timed with Measure-Command; skopeo and curl are started from this session.
     Registries and fixtures live in a temporary directory that is deleted at the end (unless -KeepWork).
 #>
@@ -37,8 +42,10 @@ param(
     [string] $WorkDirectory,
     # Keep the work directory (fixtures are then reused by the next run with the same -WorkDirectory).
     [switch] $KeepWork,
-    [ValidateSet('Copy', 'Export', 'Blob', 'Tags', 'Memory', 'Import', 'Latency')]
-    [string[]] $Scenario = @('Copy', 'Export', 'Blob', 'Tags', 'Memory', 'Import', 'Latency'),
+    [ValidateSet('Copy', 'Export', 'Blob', 'Tags', 'Memory', 'Import', 'Latency', 'Sync')]
+    [string[]] $Scenario = @('Copy', 'Export', 'Blob', 'Tags', 'Memory', 'Import', 'Latency', 'Sync'),
+    # Sync: how many tags the synced repository has.
+    [int] $SyncTags = 100,
     # Latency: what each proxy adds to every request, in milliseconds.
     [int] $LatencyMs = 40,
     # Latency: the -ThrottleLimit values our copy is also timed with (from a shell, pass a list inside -Command: pwsh -File reads "1,4" as 14).
@@ -81,7 +88,7 @@ New-Item -ItemType Directory -Force -Path $snapshot | Out-Null
 Copy-Item -Path (Join-Path (Split-Path $ModulePath) '*') -Destination $snapshot -Recurse
 $ModulePath = Join-Path $snapshot (Split-Path $ModulePath -Leaf)
 $moduleVersion = (Import-PowerShellDataFile $ModulePath).ModuleVersion
-if ('Latency' -in $Scenario) {
+if ('Latency' -in $Scenario -or 'Sync' -in $Scenario) {
     if (-not (Test-Path $TestBedPath)) { throw "The test bed is not built at ${TestBedPath}: run 'dotnet build tests/MobyDistribution.TestBed -c Release' (build.ps1 -Task Bench does)." }
     # A snapshot too, for the same reason.
     $testBedSnapshot = Join-Path $WorkDirectory 'testbed'
@@ -106,6 +113,8 @@ $regA = $null; $regB = $null; $latencyProxy = $null
 $results = [ordered]@{}
 $raw = [System.Collections.Generic.List[string]]::new()
 $latencyRaw = [System.Collections.Generic.List[string]]::new()
+$syncRaw = [System.Collections.Generic.List[string]]::new()
+$loadAtStart = (Get-Content /proc/loadavg -ErrorAction SilentlyContinue) -split ' ' | Select-Object -First 1
 try {
     #region Fixtures
     if ($needFixtures) {
@@ -401,6 +410,82 @@ try {
         $latencyProxy = $null
         if ($KeepWork) { Write-Host "Latency: the requests of the last timed runs are in $profileLog" }
     }
+    if ('Sync' -in $Scenario) {
+        $syncTagNames = @(0..($SyncTags - 1) | ForEach-Object { 't{0:d3}' -f $_ })
+        $syncChanged = 5
+        $sw = [System.Diagnostics.Stopwatch]::StartNew()
+        $syncLayout = Join-Path $WorkDirectory 'sync-image'
+        $syncImage = New-RandomLayerImage $syncLayout 3 (1 * $MiB) (2 * $MiB) 'v1'
+        Publish-SyncTags $A 'sync/app' $syncLayout $syncImage.Layers $syncTagNames 'r0' -WithLayers | Out-Null
+        $syncBytes = ($syncImage.Layers | Measure-Object Size -Sum).Sum
+        Write-Host ("Sync: {0} tags over 3 shared layers ({1:0.0} MB) pushed in {2:0.0} s." -f $SyncTags, ($syncBytes / 1MB), $sw.Elapsed.TotalSeconds)
+        $script:syncRevision = 0
+        # A new revision of the next $syncChanged tags: new configs, so new manifests, over the same layers.
+        function Update-SyncTags {
+            $script:syncRevision++
+            $skip = (($script:syncRevision - 1) * $syncChanged) % $syncTagNames.Count
+            $pick = @($syncTagNames | Select-Object -Skip $skip -First $syncChanged)
+            Publish-SyncTags $A 'sync/app' $syncLayout $syncImage.Layers $pick "r$($script:syncRevision)" | Out-Null
+        }
+        function Invoke-OurSync([string] $Source, [string] $Destination, [string] $Phase) {
+            $r = @(Sync-RegistryRepository -Source $Source -Destination $Destination)
+            $expected = switch ($Phase) { 'First' { @{ Copied = $SyncTags } } 'Unchanged' { @{ Unchanged = $SyncTags } } default { @{ Updated = $syncChanged; Unchanged = $SyncTags - $syncChanged } } }
+            $got = @{}; foreach ($g in $r | Group-Object { $_.Action.ToString() }) { $got[$g.Name] = $g.Count }
+            foreach ($k in $expected.Keys) { if ($got[$k] -ne $expected[$k]) { throw "Sync $Phase gave $(($got.GetEnumerator() | ForEach-Object { "$($_.Value) $($_.Key)" }) -join ', '), not $(($expected.GetEnumerator() | ForEach-Object { "$($_.Value) $($_.Key)" }) -join ', ')." } }
+        }
+        # skopeo sync puts SOURCE's last path component under DESTINATION: B/skopeo/app.
+        function Invoke-SkopeoSync([string] $Source, [string] $Destination) {
+            Invoke-NativeTimed skopeo @('sync', '--src', 'docker', '--dest', 'docker', '--src-tls-verify=false', '--dest-tls-verify=false', '--preserve-digests', $Source, $Destination)
+        }
+        $phases = @('First', 'Unchanged', 'Changed')
+        $syncTimes = @{}
+        foreach ($side in 'ours', 'theirs') { $syncTimes[$side] = @{}; foreach ($ph in $phases) { $syncTimes[$side][$ph] = [System.Collections.Generic.List[double]]::new() } }
+        # Run 0 is the warm-up. Each run: an empty destination, then each phase for both sides, the order alternating.
+        for ($i = 0; $i -le $Runs; $i++) {
+            $regB = Reset-BenchRegistry $regB
+            & sync
+            $order = if ($i % 2) { 'ours', 'theirs' } else { 'theirs', 'ours' }
+            $line = [System.Collections.Generic.List[string]]::new()
+            foreach ($ph in $phases) {
+                if ($ph -eq 'Changed') { Update-SyncTags }
+                $last = @{}
+                foreach ($side in $order) {
+                    $seconds = if ($side -eq 'ours') {
+                        (Measure-Command { Invoke-OurSync "$A/sync/app" "$B/ours/app" $ph }).TotalSeconds
+                    } else {
+                        (Invoke-SkopeoSync "$A/sync/app" "$B/skopeo").Seconds
+                    }
+                    $last[$side] = $seconds
+                    if ($i -gt 0) { $syncTimes[$side][$ph].Add($seconds) }
+                }
+                $line.Add(('{0}: ours {1:0.000} s, skopeo {2:0.000} s' -f $ph, $last.ours, $last.theirs))
+            }
+            Write-Host ("Sync: {0}: {1}" -f $(if ($i -eq 0) { 'warm-up' } else { "run $i" }), ($line -join '; '))
+        }
+        foreach ($side in 'ours', 'theirs') {
+            foreach ($ph in $phases) { $syncRaw.Add(("Sync {0} {1}: {2}" -f $ph, $side, (($syncTimes[$side][$ph] | ForEach-Object { $_.ToString('0.000') }) -join ', '))) }
+        }
+        # The requests of a first sync and of a resync with nothing changed, through proxies that only count.
+        $countProxy = Start-LatencyProxy (@($pwshExe) + $pwshPrefix) $TestBedPath "http://$A" "http://$B" 0
+        try {
+            $PA = $countProxy.Source; $PB = $countProxy.Destination
+            Get-LatencyProxyCounts $countProxy | Out-Null
+            $syncCounts = [ordered]@{}
+            Invoke-OurSync "$PA/sync/app" "$PB/counted-ours/app" 'First'
+            $syncCounts['ours first'] = Get-LatencyProxyCounts $countProxy
+            Invoke-OurSync "$PA/sync/app" "$PB/counted-ours/app" 'Unchanged'
+            $syncCounts['ours unchanged'] = Get-LatencyProxyCounts $countProxy
+            Invoke-SkopeoSync "$PA/sync/app" "$PB/counted-skopeo" | Out-Null
+            $syncCounts['skopeo first'] = Get-LatencyProxyCounts $countProxy
+            Invoke-SkopeoSync "$PA/sync/app" "$PB/counted-skopeo" | Out-Null
+            $syncCounts['skopeo unchanged'] = Get-LatencyProxyCounts $countProxy
+        } finally {
+            Stop-LatencyProxy $countProxy
+        }
+        foreach ($k in $syncCounts.Keys) { $syncRaw.Add(("Requests, {0}: {1}" -f $k, ($syncCounts[$k] | ConvertTo-Json -Compress -Depth 4))) }
+        $results.Sync = [pscustomobject]@{ Times = $syncTimes; Counts = $syncCounts; Bytes = $syncBytes; Tags = $SyncTags; Changed = $syncChanged }
+        Remove-Item -Recurse -Force $syncLayout -ErrorAction SilentlyContinue
+    }
 } finally {
     Stop-LatencyProxy $latencyProxy
     Stop-BenchRegistry $regA
@@ -552,6 +637,53 @@ if ($ResultsPath) {
         )
         Set-ReportSection $ResultsPath 'bench-latency' (@('## Latency: latest run', '', "Re-run only this: ``dotnet pwsh ./build.ps1 -Task Bench -Scenario Latency``.", '') + $machine + $notes + @($runLine, '') + $latencyTable + @('') +
             $countTable + @('') + $sweepTable + @('', '<details><summary>Every run</summary>', '') + ($latencyRaw | ForEach-Object { "- $_" }) + @('', '</details>'))
+    }
+    if ($results.Contains('Sync')) {
+        $S = $results.Sync
+        $loadAtEnd = (Get-Content /proc/loadavg -ErrorAction SilentlyContinue) -split ' ' | Select-Object -First 1
+        $syncTable = @(
+            '| Scenario | Ours: median (min–max) | skopeo sync: median (min–max) | Ratio ours/skopeo | Target | Met |'
+            '|---|---|---|---|---|---|'
+            foreach ($p in @(@('First', 'first sync into an empty destination', 0.7), @('Unchanged', 'resync, nothing changed', 0.3), @('Changed', "resync after $($S.Changed) tags changed", $null))) {
+                $o = Get-Stats $S.Times.ours[$p[0]].ToArray(); $t = Get-Stats $S.Times.theirs[$p[0]].ToArray()
+                $ratio = $o.Median / $t.Median
+                $target = if ($null -ne $p[2]) { '≤ ' + $p[2].ToString('0.0') } else { '' }
+                $met = if ($null -eq $p[2]) { '' } elseif ($ratio -le $p[2]) { 'yes' } else { 'NO' }
+                "| Sync-RegistryRepository vs skopeo sync, $($S.Tags) tags: $($p[1]) | $(Format-Range $o 's') | $(Format-Range $t 's') | $($ratio.ToString('0.00')) | $target | $met |"
+            }
+        )
+        function Get-SyncCount($take, [string] $side, [string] $key) {
+            if (-not $key) { return [int] $take.$side.Requests }
+            $c = $take.$side.Counts.PSObject.Properties[$key]; if ($c) { [int] $c.Value } else { 0 }
+        }
+        $countRows = @('all requests', 'HEAD manifest', 'GET manifest', 'PUT manifest', 'HEAD blob', 'GET blob', 'POST upload', 'PUT upload', 'PATCH upload', 'GET tags', 'GET ping')
+        $countTable = @(
+            '| Requests (through a FaultProxy that only counts) | Ours, first: source / destination | skopeo, first: source / destination | Ours, unchanged: source / destination | skopeo, unchanged: source / destination |'
+            '|---|---|---|---|---|'
+            foreach ($row in $countRows) {
+                $key = if ($row -eq 'all requests') { '' } else { $row }
+                $cells = foreach ($k in 'ours first', 'skopeo first', 'ours unchanged', 'skopeo unchanged') { '{0} / {1}' -f (Get-SyncCount $S.Counts[$k] 'Source' $key), (Get-SyncCount $S.Counts[$k] 'Destination' $key) }
+                "| $row | $($cells -join ' | ') |"
+            }
+        )
+        $oursUnchanged = $S.Counts['ours unchanged']
+        $perTagSource = (Get-SyncCount $oursUnchanged 'Source' 'HEAD manifest') / $S.Tags
+        $perTagDestination = (Get-SyncCount $oursUnchanged 'Destination' 'HEAD manifest') / $S.Tags
+        $otherRequests = (Get-SyncCount $oursUnchanged 'Source' '') + (Get-SyncCount $oursUnchanged 'Destination' '') - (Get-SyncCount $oursUnchanged 'Source' 'HEAD manifest') - (Get-SyncCount $oursUnchanged 'Destination' 'HEAD manifest')
+        $notes = @(
+            ("- Load: 1-minute load average {0} at the start of the bench and {1} at the end, on {2} CPUs. **The machine was loaded** (about seven agents building and testing on it at once): read the ratios, which compare runs made side by side, rather than the absolute times" -f $loadAtStart, $loadAtEnd, [Environment]::ProcessorCount)
+            ("- Fixture: one repository of {0} tags, each a distinct OCI manifest (a config of its own, differing by a label) over the same 3 gzip layers of random bytes ({1:0.0} MB); two local registries, source and destination" -f $S.Tags, ($S.Bytes / 1MB))
+            "- skopeo: ``skopeo sync --src docker --dest docker --src-tls-verify=false --dest-tls-verify=false --preserve-digests A/sync/app B/skopeo``; ours: ``Sync-RegistryRepository -Source A/sync/app -Destination B/ours/app`` in the bench's session, default -ThrottleLimit (8 tags at once); every run of ours is checked (all Copied, all Unchanged, exactly $($S.Changed) Updated)"
+            "- Each run: the destination registry emptied and restarted, then for each phase both sides, the order alternating from run to run: a first sync; a resync with nothing changed; a resync after $($S.Changed) tags of the source got new manifests (the next $($S.Changed) tags each run)"
+            ("- **What an unchanged tag costs us: {0:0.##} HEAD request on the source and {1:0.##} on the destination**, nothing else; the whole resync adds {2} other requests (the tag listings of both sides, and pings if any)" -f $perTagSource, $perTagDestination, $otherRequests)
+        )
+        Write-Host ''
+        ($syncTable + @('') + $countTable) | ForEach-Object { Write-Host $_ }
+        Write-Host ''
+        if ($ResultsPath) {
+            Set-ReportSection $ResultsPath 'bench-sync' (@('## Sync: latest run', '', "Re-run only this: ``dotnet pwsh ./build.ps1 -Task Bench -Scenario Sync``.", '') + $machine + $notes + @($runLine, '') + $syncTable + @('') +
+                $countTable + @('', '<details><summary>Every run</summary>', '') + ($syncRaw | ForEach-Object { "- $_" }) + @('', '</details>'))
+        }
     }
 }
 #endregion

@@ -285,3 +285,53 @@ function Get-Stats([double[]] $Values) {
 }
 
 #endregion
+
+# Sync scenario: puts blobs and one OCI manifest per tag straight into a registry over HTTP (no client under test):
+# the layers of $Layers once, then for each tag a config of its own (a label names the tag and $Revision) over those
+# layers, so the tags are distinct manifests that share every layer. $Layout holds the layer blobs (an OCI layout).
+function Publish-BenchBlob($Http, [string] $Registry, [string] $Repository, [byte[]] $Bytes) {
+    $digest = 'sha256:' + (Get-BytesSha256 $Bytes)
+    $post = $Http.PostAsync("http://$Registry/v2/$Repository/blobs/uploads/", [System.Net.Http.ByteArrayContent]::new([byte[]]::new(0))).GetAwaiter().GetResult()
+    if ([int] $post.StatusCode -ne 202) { throw "POST upload answered $([int] $post.StatusCode)" }
+    $location = [Uri]::new([Uri] "http://$Registry/", $post.Headers.Location.ToString()).AbsoluteUri
+    $post.Dispose()
+    $content = [System.Net.Http.ByteArrayContent]::new($Bytes)
+    $content.Headers.ContentType = [System.Net.Http.Headers.MediaTypeHeaderValue]::new('application/octet-stream')
+    $put = $Http.PutAsync($location + $(if ($location.Contains('?')) { '&' } else { '?' }) + "digest=$digest", $content).GetAwaiter().GetResult()
+    if ([int] $put.StatusCode -ne 201) { throw "PUT blob answered $([int] $put.StatusCode)" }
+    $put.Dispose()
+    return [pscustomobject]@{ Digest = $digest; Size = $Bytes.Length }
+}
+function Publish-SyncTags([string] $Registry, [string] $Repository, [string] $Layout, [object[]] $Layers, [string[]] $Tags, [string] $Revision, [switch] $WithLayers) {
+    $http = [System.Net.Http.HttpClient]::new()
+    try {
+        if ($WithLayers) {
+            foreach ($l in $Layers) { Publish-BenchBlob $http $Registry $Repository ([System.IO.File]::ReadAllBytes((Join-Path $Layout ('blobs/sha256/' + $l.Digest.Substring(7))))) | Out-Null }
+        }
+        $digests = [ordered]@{}
+        foreach ($tag in $Tags) {
+            $config = [ordered]@{
+                architecture = 'amd64'
+                os           = 'linux'
+                created      = '2024-01-01T00:00:00Z'
+                config       = [ordered]@{ Cmd = @('/bin/sh'); Labels = [ordered]@{ 'bench.tag' = $tag; 'bench.revision' = $Revision } }
+                rootfs       = [ordered]@{ type = 'layers'; diff_ids = @($Layers | ForEach-Object DiffId) }
+            } | ConvertTo-Json -Depth 10 -Compress
+            $configBlob = Publish-BenchBlob $http $Registry $Repository ([System.Text.Encoding]::UTF8.GetBytes($config))
+            $manifest = [ordered]@{
+                schemaVersion = 2
+                mediaType     = 'application/vnd.oci.image.manifest.v1+json'
+                config        = [ordered]@{ mediaType = 'application/vnd.oci.image.config.v1+json'; digest = $configBlob.Digest; size = $configBlob.Size }
+                layers        = @($Layers | ForEach-Object { [ordered]@{ mediaType = $_.MediaType; digest = $_.Digest; size = $_.Size } })
+            } | ConvertTo-Json -Depth 10 -Compress
+            $bytes = [System.Text.Encoding]::UTF8.GetBytes($manifest)
+            $content = [System.Net.Http.ByteArrayContent]::new($bytes)
+            $content.Headers.ContentType = [System.Net.Http.Headers.MediaTypeHeaderValue]::new('application/vnd.oci.image.manifest.v1+json')
+            $put = $http.PutAsync("http://$Registry/v2/$Repository/manifests/$tag", $content).GetAwaiter().GetResult()
+            if ([int] $put.StatusCode -ne 201) { throw "PUT manifest $tag answered $([int] $put.StatusCode)" }
+            $put.Dispose()
+            $digests[$tag] = 'sha256:' + (Get-BytesSha256 $bytes)
+        }
+        return $digests
+    } finally { $http.Dispose() }
+}

@@ -81,6 +81,9 @@ namespace MobyDistribution.Operations
         /// which saves the round trip of a separate question: the way to copy when nobody looks at the plan first.
         /// </summary>
         public bool CheckDestination { get; set; } = true;
+
+        /// <summary>Blob transfers shared with the other copies of a batch (a sync's tags), so that each blob is moved once.</summary>
+        internal SharedBlobTransfers? SharedTransfers { get; set; }
     }
 
     /// <summary>What a copy will do: the blobs and their actions, the manifests to push, and the resulting digest.</summary>
@@ -312,8 +315,11 @@ namespace MobyDistribution.Operations
                 try
                 {
                     progress?.Report(new TransferProgress(step.Digest, step.Action == BlobCopyAction.Mount ? "Mounting" : "Copying", 0, step.Size, false));
-                    var result = await BlobTransfer.CopyAsync(src, plan.Source.Repository, step.Descriptor, dst, plan.Destination.Repository,
-                        new BlobTransferOptions { KnownMissing = plan.DestinationChecked }, progress == null ? null : new Progress(step, progress), failFast.Token).ConfigureAwait(false);
+                    Func<Task<BlobUploadResult>> move = () => BlobTransfer.CopyAsync(src, plan.Source.Repository, step.Descriptor, dst, plan.Destination.Repository,
+                        new BlobTransferOptions { KnownMissing = plan.DestinationChecked }, progress == null ? null : new Progress(step, progress), failFast.Token);
+                    var result = options.SharedTransfers != null
+                        ? await options.SharedTransfers.RunAsync(plan.Destination, step.Digest, move, failFast.Token).ConfigureAwait(false)
+                        : await move().ConfigureAwait(false);
                     outcomes[step.Digest] = result.Outcome;
                     if (result.Outcome == BlobUploadOutcome.Uploaded) Interlocked.Add(ref transferred, Math.Max(0, step.Size));
                     var state = result.Outcome == BlobUploadOutcome.Mounted ? "Mounted" : result.Outcome == BlobUploadOutcome.Existed ? "Exists" : "Copied";

@@ -138,7 +138,8 @@ namespace MobyDistribution.PowerShell.Commands
             return true;
         }
 
-        private bool HostCannotPrompt()
+        /// <summary>True in a host where nobody can answer a prompt (pwsh -NonInteractive, a runspace without a UI).</summary>
+        protected bool HostCannotPrompt()
         {
             if (Host?.UI == null || string.Equals(Host.Name, "Default Host", StringComparison.Ordinal)) return true;
             foreach (var arg in Environment.GetCommandLineArgs())
