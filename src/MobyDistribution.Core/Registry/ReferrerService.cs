@@ -1,0 +1,168 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Net;
+using System.Net.Http;
+using System.Net.Http.Headers;
+using System.Threading;
+using System.Threading.Tasks;
+using MobyDistribution.Errors;
+using MobyDistribution.Manifests;
+using MobyDistribution.Transport;
+
+namespace MobyDistribution.Registry
+{
+    /// <summary>Where a list of referrers came from.</summary>
+    public enum ReferrerListSource
+    {
+        /// <summary>The registry's OCI 1.1 referrers API (<c>GET /v2/&lt;name&gt;/referrers/&lt;digest&gt;</c>).</summary>
+        Api,
+        /// <summary>The registry has no referrers API: the index under the tag-schema tag (<c>sha256-&lt;hex&gt;</c>).</summary>
+        TagSchema,
+    }
+
+    /// <summary>The referrers of one subject, as the registry listed them.</summary>
+    public sealed class ReferrerList
+    {
+        internal ReferrerList(IReadOnlyList<Descriptor> referrers, ReferrerListSource source, Descriptor? tagSchemaIndex)
+        {
+            Referrers = referrers;
+            Source = source;
+            TagSchemaIndex = tagSchemaIndex;
+        }
+
+        /// <summary>The referrers' descriptors (media type, digest, size, artifactType, annotations), each once.</summary>
+        public IReadOnlyList<Descriptor> Referrers { get; }
+
+        /// <summary>API or tag schema.</summary>
+        public ReferrerListSource Source { get; }
+
+        /// <summary>With <see cref="ReferrerListSource.TagSchema"/>, the index the tag points at (null when there is no such tag).</summary>
+        public Descriptor? TagSchemaIndex { get; }
+    }
+
+    /// <summary>
+    /// OCI referrers of a repository's manifests (distribution-spec 1.1): the referrers API where the registry has it, else the
+    /// referrers tag schema, where a tag named after the subject's digest holds an index of its referrers.
+    /// </summary>
+    public sealed class ReferrerService
+    {
+        /// <summary>The longest algorithm and encoded parts of a tag-schema tag (the spec truncates to fit a tag's 128 characters).</summary>
+        private const int MaxTagAlgorithm = 32, MaxTagEncoded = 64;
+        private const int MaxPages = 10_000;
+
+        private readonly RegistryClient _client;
+
+        internal ReferrerService(RegistryClient client) => _client = client;
+
+        /// <summary>
+        /// The tag of the referrers tag schema for <paramref name="subject"/>: <c>&lt;alg&gt;-&lt;hex&gt;</c>, the algorithm cut
+        /// to 32 characters and the hex to 64 (so <c>sha256:abc…</c> is <c>sha256-abc…</c>).
+        /// </summary>
+        public static string TagSchemaTag(Digest subject)
+        {
+            if (subject == null) throw new ArgumentNullException(nameof(subject));
+            var algorithm = subject.Algorithm.Length > MaxTagAlgorithm ? subject.Algorithm.Substring(0, MaxTagAlgorithm) : subject.Algorithm;
+            var hex = subject.Hex.Length > MaxTagEncoded ? subject.Hex.Substring(0, MaxTagEncoded) : subject.Hex;
+            return algorithm + "-" + hex;
+        }
+
+        /// <summary>
+        /// The referrers of <paramref name="subject"/> in <paramref name="repository"/>: from the referrers API (every
+        /// <c>Link</c> page), or, where the registry answers 404 for it, from the tag-schema index. With
+        /// <paramref name="artifactType"/>, only referrers of that type: filtered by the registry when it says so
+        /// (<c>OCI-Filters-Applied</c>), else here.
+        /// </summary>
+        public async Task<ReferrerList> ListAsync(string repository, Digest subject, string? artifactType = null, CancellationToken cancellationToken = default)
+        {
+            RegistryClient.CheckRepository(repository);
+            if (subject == null) throw new ArgumentNullException(nameof(subject));
+            var fromApi = await TryListFromApiAsync(repository, subject, artifactType, cancellationToken).ConfigureAwait(false);
+            if (fromApi != null) return new ReferrerList(fromApi, ReferrerListSource.Api, null);
+            var index = await TryGetTagSchemaIndexAsync(repository, subject, cancellationToken).ConfigureAwait(false);
+            var referrers = index == null ? new List<Descriptor>() : Distinct(index.Manifests).Where(d => Matches(d, artifactType)).ToList();
+            return new ReferrerList(referrers, ReferrerListSource.TagSchema, index?.ToDescriptor());
+        }
+
+        /// <summary>
+        /// The referrers from the registry's referrers API, or null when it has none: a 404, whatever its body, means no API
+        /// (the spec forbids a registry with the API to answer 404, and tells clients to fall back to the tag schema then;
+        /// distribution 2.8 answers its plain-text "404 page not found" for the unknown route).
+        /// </summary>
+        public async Task<IReadOnlyList<Descriptor>?> TryListFromApiAsync(string repository, Digest subject, string? artifactType = null, CancellationToken cancellationToken = default)
+        {
+            RegistryClient.CheckRepository(repository);
+            if (subject == null) throw new ArgumentNullException(nameof(subject));
+            var what = $"Referrers of {_client.Endpoint.Registry}/{repository}@{subject}";
+            var baseUri = await _client.Transport.GetBaseUriAsync(cancellationToken).ConfigureAwait(false);
+            var path = $"v2/{repository}/referrers/{subject}" + (artifactType != null ? "?artifactType=" + Uri.EscapeDataString(artifactType) : string.Empty);
+            Uri? next = new Uri(baseUri, path);
+            var visited = new HashSet<string>(StringComparer.Ordinal);
+            var result = new List<Descriptor>();
+            for (int page = 0; next != null; page++)
+            {
+                if (page >= MaxPages || !visited.Add(next.PathAndQuery))
+                    throw new RegistryException(RegistryErrorKind.Protocol, $"{what}: the registry's pagination goes round in circles.");
+                var request = new RegistryRequest(HttpMethod.Get, next, Scopes.Repository(repository, false))
+                {
+                    Idempotent = true,
+                    Headers = h => h.Accept.Add(new MediaTypeWithQualityHeaderValue(MediaTypes.OciIndex)),
+                    Description = what,
+                };
+                using var response = await _client.Transport.SendBufferedAsync(request, Manifest.MaxSize, cancellationToken).ConfigureAwait(false);
+                if (response.StatusCode == HttpStatusCode.NotFound)
+                {
+                    // A later page that is gone is not a missing API: the registry said it has one.
+                    if (page == 0) return null;
+                    throw await ErrorResponse.CreateAsync(response, what, cancellationToken).ConfigureAwait(false);
+                }
+                if (!response.IsSuccessStatusCode)
+                    throw await ErrorResponse.CreateAsync(response, what, cancellationToken).ConfigureAwait(false);
+                var body = await HttpContentReader.ReadCappedAsync(response.Content, Manifest.MaxSize, truncate: false, cancellationToken).ConfigureAwait(false);
+                OciImageIndex index;
+                try
+                {
+                    index = Manifest.Parse(body, MediaTypes.OciIndex) as OciImageIndex
+                        ?? throw new InvalidDataException("The answer is not an OCI image index.");
+                }
+                catch (InvalidDataException e)
+                {
+                    throw new RegistryException(RegistryErrorKind.Protocol, $"{what}: the registry's answer is not valid: {Redaction.Shorten(e.Message, 300)}", e);
+                }
+                bool filtered = artifactType != null && FiltersApplied(response).Contains("artifactType");
+                result.AddRange(index.Manifests.Where(d => filtered || Matches(d, artifactType)));
+                next = Paging.NextLink(response, next, baseUri);
+            }
+            return Distinct(result).ToList();
+        }
+
+        /// <summary>The index under the tag-schema tag of <paramref name="subject"/>, or null when there is no such tag (or it holds no OCI index).</summary>
+        public async Task<OciImageIndex?> TryGetTagSchemaIndexAsync(string repository, Digest subject, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                return await _client.Manifests.GetAsync(repository, TagSchemaTag(subject), cancellationToken).ConfigureAwait(false) as OciImageIndex;
+            }
+            catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound)
+            {
+                return null;
+            }
+        }
+
+        private static IEnumerable<string> FiltersApplied(HttpResponseMessage response) =>
+            response.Headers.TryGetValues("OCI-Filters-Applied", out var values)
+                ? values.SelectMany(v => v.Split(',')).Select(v => v.Trim())
+                : Enumerable.Empty<string>();
+
+        private static bool Matches(Descriptor d, string? artifactType) =>
+            artifactType == null || string.Equals(d.ArtifactType, artifactType, StringComparison.Ordinal);
+
+        private static IEnumerable<Descriptor> Distinct(IEnumerable<Descriptor> descriptors)
+        {
+            var seen = new HashSet<Digest>();
+            foreach (var d in descriptors)
+                if (seen.Add(d.Digest)) yield return d;
+        }
+    }
+}
