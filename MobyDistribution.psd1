@@ -27,6 +27,7 @@
         'Save-ImageBlob'
         'Publish-ImageBlob'
         'Remove-ImageBlob'
+        'Get-ImageReferrer'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -48,6 +48,7 @@ namespace MobyDistribution.PowerShell
                 case Manifest m: return m.Reference;
                 case Descriptor d: return d.Source;
                 case PublishedBlob b: return b.Source;
+                case Operations.ImageReferrer referrer: return referrer.Reference;
                 default: return null;
             }
         }

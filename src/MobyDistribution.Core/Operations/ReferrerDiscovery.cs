@@ -23,9 +23,8 @@ namespace MobyDistribution.Operations
     }
 
     /// <summary>
-    /// A manifest that refers to another (its subject): a signature, an SBOM, an attestation. It converts to its
-    /// <see cref="Descriptor"/> (whose <see cref="Descriptor.Source"/> names where it is), so it can be passed on to
-    /// whatever takes a descriptor or a reference.
+    /// A manifest that refers to another (its subject): a signature, an SBOM, an attestation. <see cref="Reference"/> names
+    /// where it is, so it can be passed on to whatever reads a manifest by reference.
     /// </summary>
     public sealed class ImageReferrer
     {
@@ -66,9 +65,6 @@ namespace MobyDistribution.Operations
 
         /// <summary>0 for a referrer of the manifest asked about, 1 for a referrer of that referrer, and so on.</summary>
         public int Depth { get; }
-
-        /// <summary>The referrer's descriptor.</summary>
-        public static implicit operator Descriptor(ImageReferrer referrer) => referrer?.Descriptor!;
 
         /// <inheritdoc />
         public override string ToString() => $"{Kind} {ArtifactType ?? MediaType} {Digest} -> {Subject.Digest}";
