@@ -138,16 +138,70 @@ namespace MobyDistribution.Registry
         }
 
         /// <summary>The index under the tag-schema tag of <paramref name="subject"/>, or null when there is no such tag (or it holds no OCI index).</summary>
-        public async Task<OciImageIndex?> TryGetTagSchemaIndexAsync(string repository, Digest subject, CancellationToken cancellationToken = default)
+        public async Task<OciImageIndex?> TryGetTagSchemaIndexAsync(string repository, Digest subject, CancellationToken cancellationToken = default) =>
+            await ReadTagSchemaAsync(repository, subject, cancellationToken).ConfigureAwait(false) as OciImageIndex;
+
+        private async Task<Manifest?> ReadTagSchemaAsync(string repository, Digest subject, CancellationToken cancellationToken)
         {
             try
             {
-                return await _client.Manifests.GetAsync(repository, TagSchemaTag(subject), cancellationToken).ConfigureAwait(false) as OciImageIndex;
+                return await _client.Manifests.GetAsync(repository, TagSchemaTag(subject), cancellationToken).ConfigureAwait(false);
             }
             catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound)
             {
                 return null;
             }
+        }
+
+        /// <summary>Attempts at a tag-schema update before it gives up (each one re-reads, merges and writes again).</summary>
+        public const int TagSchemaAttempts = 10;
+
+        /// <summary>
+        /// How long a tag-schema update waits after its write before reading the tag back: a concurrent writer that read the
+        /// old index has written over it by then, and the lost entry is merged again.
+        /// </summary>
+        public TimeSpan TagSchemaSettleDelay { get; set; } = TimeSpan.FromMilliseconds(250);
+
+        /// <summary>
+        /// Adds <paramref name="referrer"/> to the tag-schema index of <paramref name="subject"/> (for a registry without the
+        /// referrers API): reads the index, adds the entry, writes it back, then reads it again after
+        /// <see cref="TagSchemaSettleDelay"/> and, when a concurrent writer's index replaced it without the entry, merges again
+        /// (at most <see cref="TagSchemaAttempts"/> times). Entries already there are kept, and an entry already there is not
+        /// written twice. Returns the index written (or found holding the entry). A tag that holds something other than an OCI
+        /// index is not overwritten (InvalidRequest).
+        /// </summary>
+        /// <remarks>
+        /// A registry offers no compare-and-swap on tags, so this is optimistic: the read-back catches a write that lost a race
+        /// to one whose merge did not see it, which is what concurrent attaches do.
+        /// </remarks>
+        public async Task<Descriptor> AddToTagSchemaAsync(string repository, Digest subject, Descriptor referrer, CancellationToken cancellationToken = default)
+        {
+            RegistryClient.CheckRepository(repository);
+            if (subject == null) throw new ArgumentNullException(nameof(subject));
+            if (referrer == null) throw new ArgumentNullException(nameof(referrer));
+            var tag = TagSchemaTag(subject);
+            var entry = new Descriptor(referrer.MediaType, referrer.Digest, referrer.Size) { ArtifactType = referrer.ArtifactType, Annotations = referrer.Annotations };
+            var random = new Random(unchecked(Environment.TickCount ^ referrer.Digest.GetHashCode()));
+            for (int attempt = 1; attempt <= TagSchemaAttempts; attempt++)
+            {
+                var current = await ReadTagSchemaAsync(repository, subject, cancellationToken).ConfigureAwait(false);
+                if (current != null && !(current is OciImageIndex))
+                    throw new RegistryException(RegistryErrorKind.InvalidRequest,
+                        $"The tag {_client.Endpoint.Registry}/{repository}:{tag} holds a {current.MediaType}, not the OCI index of {subject}'s referrers; it was left as it is.");
+                var index = (OciImageIndex?)current;
+                if (index != null && index.Manifests.Any(m => m.Digest == entry.Digest)) return index.ToDescriptor();
+                var manifests = (index?.Manifests ?? (IReadOnlyList<Descriptor>)Array.Empty<Descriptor>()).Concat(new[] { entry });
+                var updated = ImageIndex.Create(MediaTypes.OciIndex, manifests, index?.Annotations);
+                await _client.Manifests.PutAsync(repository, tag, updated, cancellationToken).ConfigureAwait(false);
+
+                if (TagSchemaSettleDelay > TimeSpan.Zero)
+                    await Task.Delay(TimeSpan.FromMilliseconds(TagSchemaSettleDelay.TotalMilliseconds * (0.5 + random.NextDouble())), cancellationToken).ConfigureAwait(false);
+                var check = await ReadTagSchemaAsync(repository, subject, cancellationToken).ConfigureAwait(false) as OciImageIndex;
+                if (check != null && check.Manifests.Any(m => m.Digest == entry.Digest)) return check.ToDescriptor();
+                _client.Options.Log?.Invoke($"The referrers index {repository}:{tag} lost {entry.Digest} to a concurrent update (attempt {attempt}); merging again.");
+            }
+            throw new RegistryException(RegistryErrorKind.Protocol,
+                $"The referrers index {_client.Endpoint.Registry}/{repository}:{tag} kept being replaced by concurrent updates; {referrer.Digest} was not added after {TagSchemaAttempts} attempts.");
         }
 
         private static IEnumerable<string> FiltersApplied(HttpResponseMessage response) =>
