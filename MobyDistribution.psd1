@@ -28,6 +28,8 @@
         'Publish-ImageBlob'
         'Remove-ImageBlob'
         'Get-ImageReferrer'
+        'Publish-ImageArtifact'
+        'Save-ImageArtifact'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

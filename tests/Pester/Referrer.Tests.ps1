@@ -135,3 +135,91 @@ Describe 'Get-ImageReferrer' {
         $err[0].FullyQualifiedErrorId | Should -BeLike 'ManifestNotFound*'
     }
 }
+
+Describe 'Publish-ImageArtifact and Save-ImageArtifact' {
+    BeforeAll {
+        $script:Files = New-MobyTempDirectory
+        Set-Content -LiteralPath (Join-Path $Files 'sbom.spdx.json') -Value '{"spdxVersion":"SPDX-2.3"}' -NoNewline
+        Set-Content -LiteralPath (Join-Path $Files 'notes.txt') -Value 'notes' -NoNewline
+        $script:Target = Push-CurlImage 'attach' 2 'v1'
+    }
+
+    It 'attaches an SBOM to an image, keeps the tag-schema index, and reads it back under its titles' {
+        $d = Publish-ImageArtifact -Path (Join-Path $Files 'sbom.spdx.json'), (Join-Path $Files 'notes.txt') -ArtifactType application/spdx+json `
+            -MediaType application/spdx+json, text/plain -Subject "$Registry/attach:v1" -Annotation @{ 'org.example.kind' = 'sbom' }
+        $d | Should -BeOfType ([MobyDistribution.Descriptor])
+        $d.ArtifactType | Should -Be 'application/spdx+json'
+
+        # skopeo and curl, independent readers: the manifest and the index under sha256-<hex>.
+        $raw = & skopeo inspect --raw --tls-verify=false "docker://$Registry/attach@$($d.Digest)" | ConvertFrom-Json
+        $raw.artifactType | Should -Be 'application/spdx+json'
+        $raw.config.digest | Should -Be $EmptyDigest
+        $raw.subject.digest | Should -Be $Target.Digest
+        $raw.layers.annotations.'org.opencontainers.image.title' | Should -Be @('sbom.spdx.json', 'notes.txt')
+        $raw.layers.mediaType | Should -Be @('application/spdx+json', 'text/plain')
+        $raw.annotations.'org.example.kind' | Should -Be 'sbom'
+        $index = & curl -s -H 'Accept: application/vnd.oci.image.index.v1+json' "http://$Registry/v2/attach/manifests/$($Target.Digest.Replace(':', '-'))" | ConvertFrom-Json
+        $index.manifests.digest | Should -Contain $d.Digest.ToString()
+
+        (Get-ImageReferrer "$Registry/attach:v1" -ArtifactType application/spdx+json).Digest | Should -Be $d.Digest
+
+        $out = Join-Path (New-MobyTempDirectory) 'sbom'
+        $saved = @(Get-ImageReferrer "$Registry/attach:v1" -ArtifactType application/spdx+json | Save-ImageArtifact -Path $out -PassThru)
+        $saved.Name | Should -Be @('sbom.spdx.json', 'notes.txt')
+        Get-Content -Raw -LiteralPath (Join-Path $out 'sbom.spdx.json') | Should -Be '{"spdxVersion":"SPDX-2.3"}'
+        Get-Content -Raw -LiteralPath (Join-Path $out 'notes.txt') | Should -Be 'notes'
+
+        # A second save without -Force writes nothing and says why.
+        Save-ImageArtifact "$Registry/attach@$($d.Digest)" -Path $out -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'DestinationExists*'
+    }
+
+    It 'pushes a standalone artifact under its tag and round-trips it through the pipeline' {
+        $out = New-MobyTempDirectory
+        $d = Get-Item (Join-Path $Files 'notes.txt') | Publish-ImageArtifact -ArtifactType text/plain -Destination "$Registry/standalone:v1"
+        $d.Source.ToString() | Should -Be "$Registry/standalone:v1@$($d.Digest)"
+        (& skopeo inspect --raw --tls-verify=false "docker://$Registry/standalone:v1" | ConvertFrom-Json).artifactType | Should -Be 'text/plain'
+        $d | Save-ImageArtifact -Path $out
+        Get-Content -Raw -LiteralPath (Join-Path $out 'notes.txt') | Should -Be 'notes'
+    }
+
+    It 'keeps every attach of parallel runspaces in the tag-schema index' {
+        $image = Push-CurlImage 'race' 3 'v1'
+        $module = Get-MobyModulePath
+        $paths = 1..5 | ForEach-Object { $p = Join-Path $Files "sig-$_.txt"; Set-Content -LiteralPath $p -Value "signature $_" -NoNewline; $p }
+        $digests = $paths | ForEach-Object -ThrottleLimit 5 -Parallel {
+            Import-Module $using:module
+            (Publish-ImageArtifact -Path $_ -ArtifactType application/vnd.example.signature -Subject "$($using:Registry)/race:v1").Digest.ToString()
+        }
+        $digests.Count | Should -Be 5
+        $index = & curl -s -H 'Accept: application/vnd.oci.image.index.v1+json' "http://$Registry/v2/race/manifests/$($image.Digest.Replace(':', '-'))" | ConvertFrom-Json
+        @($index.manifests.digest | Sort-Object) | Should -Be @($digests | Sort-Object)
+        @(Get-ImageReferrer "$Registry/race:v1").Count | Should -Be 5
+    }
+
+    It 'refuses a hostile title and writes nothing' {
+        $blob = Push-CurlBlob $Registry 'hostile' ([Text.Encoding]::UTF8.GetBytes('pwned'))
+        $null = Push-CurlBlob $Registry 'hostile' ([Text.Encoding]::UTF8.GetBytes('{}'))
+        $ok = Push-CurlBlob $Registry 'hostile' ([Text.Encoding]::UTF8.GetBytes('fine'))
+        $json = '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"x/y","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"' + $EmptyDigest + '","size":2},"layers":[' +
+            '{"mediaType":"text/plain","digest":"' + $ok + '","size":4,"annotations":{"org.opencontainers.image.title":"fine.txt"}},' +
+            '{"mediaType":"text/plain","digest":"' + $blob + '","size":5,"annotations":{"org.opencontainers.image.title":"../escaped.sh"}}]}'
+        $null = Push-CurlManifest $Registry 'hostile' $json 'evil'
+        $root = New-MobyTempDirectory
+        $out = Join-Path $root 'inner'
+        Save-ImageArtifact "$Registry/hostile:evil" -Path $out -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'ArtifactInvalid*'
+        Test-Path (Join-Path $root 'escaped.sh') | Should -BeFalse
+        Test-Path (Join-Path $out 'fine.txt') | Should -BeFalse
+    }
+
+    It 'needs a subject or a destination' {
+        { Publish-ImageArtifact -Path (Join-Path $Files 'notes.txt') -ArtifactType text/plain -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ArtifactTargetMissing*'
+    }
+
+    It 'does nothing with -WhatIf' {
+        Publish-ImageArtifact -Path (Join-Path $Files 'notes.txt') -ArtifactType text/plain -Destination "$Registry/whatif:v1" -WhatIf
+        & curl -s -o /dev/null -w '%{http_code}' -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$Registry/v2/whatif/manifests/v1" | Should -Be '404'
+    }
+}
