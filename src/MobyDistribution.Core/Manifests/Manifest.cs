@@ -163,6 +163,9 @@ namespace MobyDistribution.Manifests
 
         public IReadOnlyList<Descriptor> Layers { get; }
 
+        /// <summary>The config and the layers: the blobs of this image (a subject is a manifest, not a blob).</summary>
+        public IEnumerable<Descriptor> Blobs => new[] { Config }.Concat(Layers);
+
         /// <summary>Config size plus layer sizes: what pulling this image moves.</summary>
         public long TotalSize => Config.Size + Layers.Sum(l => l.Size);
 

@@ -204,7 +204,7 @@ namespace MobyDistribution.Operations
             }
             else if (manifest is ImageManifest image)
             {
-                blobs.AddRange(image.References());
+                blobs.AddRange(image.Blobs);
             }
             else
             {
@@ -235,7 +235,7 @@ namespace MobyDistribution.Operations
                 throw new RegistryException(RegistryErrorKind.Unsupported, $"{source} nests a {parsed.MediaType} in its index; only image manifests are copied.");
             lock (manifests)
             {
-                blobs.AddRange(image.References());
+                blobs.AddRange(image.Blobs);
                 manifests.Add(new ManifestCopyStep(content, content.Digest.ToString(), child.Platform));
             }
             return true;

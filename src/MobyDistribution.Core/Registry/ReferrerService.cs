@@ -174,14 +174,18 @@ namespace MobyDistribution.Registry
         /// A registry offers no compare-and-swap on tags, so this is optimistic: the read-back catches a write that lost a race
         /// to one whose merge did not see it, which is what concurrent attaches do.
         /// </remarks>
-        public async Task<Descriptor> AddToTagSchemaAsync(string repository, Digest subject, Descriptor referrer, CancellationToken cancellationToken = default)
+        public Task<Descriptor> AddToTagSchemaAsync(string repository, Digest subject, Descriptor referrer, CancellationToken cancellationToken = default) =>
+            AddToTagSchemaAsync(repository, subject, new[] { referrer ?? throw new ArgumentNullException(nameof(referrer)) }, cancellationToken);
+
+        /// <summary>Adds several referrers of one subject to its tag-schema index in one update (see the single-referrer overload).</summary>
+        public async Task<Descriptor> AddToTagSchemaAsync(string repository, Digest subject, IReadOnlyList<Descriptor> referrers, CancellationToken cancellationToken = default)
         {
             RegistryClient.CheckRepository(repository);
             if (subject == null) throw new ArgumentNullException(nameof(subject));
-            if (referrer == null) throw new ArgumentNullException(nameof(referrer));
+            if (referrers == null || referrers.Count == 0) throw new ArgumentException("No referrers to add.", nameof(referrers));
             var tag = TagSchemaTag(subject);
-            var entry = new Descriptor(referrer.MediaType, referrer.Digest, referrer.Size) { ArtifactType = referrer.ArtifactType, Annotations = referrer.Annotations };
-            var random = new Random(unchecked(Environment.TickCount ^ referrer.Digest.GetHashCode()));
+            var entries = Distinct(referrers.Select(r => new Descriptor(r.MediaType, r.Digest, r.Size) { ArtifactType = r.ArtifactType, Annotations = r.Annotations })).ToList();
+            var random = new Random(unchecked(Environment.TickCount ^ entries[0].Digest.GetHashCode()));
             for (int attempt = 1; attempt <= TagSchemaAttempts; attempt++)
             {
                 var current = await ReadTagSchemaAsync(repository, subject, cancellationToken).ConfigureAwait(false);
@@ -189,19 +193,20 @@ namespace MobyDistribution.Registry
                     throw new RegistryException(RegistryErrorKind.InvalidRequest,
                         $"The tag {_client.Endpoint.Registry}/{repository}:{tag} holds a {current.MediaType}, not the OCI index of {subject}'s referrers; it was left as it is.");
                 var index = (OciImageIndex?)current;
-                if (index != null && index.Manifests.Any(m => m.Digest == entry.Digest)) return index.ToDescriptor();
-                var manifests = (index?.Manifests ?? (IReadOnlyList<Descriptor>)Array.Empty<Descriptor>()).Concat(new[] { entry });
+                var missing = entries.Where(e => index == null || !index.Manifests.Any(m => m.Digest == e.Digest)).ToList();
+                if (index != null && missing.Count == 0) return index.ToDescriptor();
+                var manifests = (index?.Manifests ?? (IReadOnlyList<Descriptor>)Array.Empty<Descriptor>()).Concat(missing);
                 var updated = ImageIndex.Create(MediaTypes.OciIndex, manifests, index?.Annotations);
                 await _client.Manifests.PutAsync(repository, tag, updated, cancellationToken).ConfigureAwait(false);
 
                 if (TagSchemaSettleDelay > TimeSpan.Zero)
                     await Task.Delay(TimeSpan.FromMilliseconds(TagSchemaSettleDelay.TotalMilliseconds * (0.5 + random.NextDouble())), cancellationToken).ConfigureAwait(false);
                 var check = await ReadTagSchemaAsync(repository, subject, cancellationToken).ConfigureAwait(false) as OciImageIndex;
-                if (check != null && check.Manifests.Any(m => m.Digest == entry.Digest)) return check.ToDescriptor();
-                _client.Options.Log?.Invoke($"The referrers index {repository}:{tag} lost {entry.Digest} to a concurrent update (attempt {attempt}); merging again.");
+                if (check != null && entries.All(e => check.Manifests.Any(m => m.Digest == e.Digest))) return check.ToDescriptor();
+                _client.Options.Log?.Invoke($"The referrers index {repository}:{tag} lost an entry to a concurrent update (attempt {attempt}); merging again.");
             }
             throw new RegistryException(RegistryErrorKind.Protocol,
-                $"The referrers index {_client.Endpoint.Registry}/{repository}:{tag} kept being replaced by concurrent updates; {referrer.Digest} was not added after {TagSchemaAttempts} attempts.");
+                $"The referrers index {_client.Endpoint.Registry}/{repository}:{tag} kept being replaced by concurrent updates; {entries[0].Digest} was not added after {TagSchemaAttempts} attempts.");
         }
 
         private static IEnumerable<string> FiltersApplied(HttpResponseMessage response) =>
