@@ -223,3 +223,31 @@ Describe 'Publish-ImageArtifact and Save-ImageArtifact' {
         & curl -s -o /dev/null -w '%{http_code}' -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$Registry/v2/whatif/manifests/v1" | Should -Be '404'
     }
 }
+
+Describe 'Copy-RegistryImage -IncludeReferrers' {
+    It 'lists the referrers that would travel with -WhatIf, and copies nothing' {
+        # -WhatIf writes to the host, so a child pwsh runs it and its output is read.
+        $pwsh = @(Get-MobyPwshCommand)
+        $script = "Import-Module '$(Get-MobyModulePath)'; Copy-RegistryImage '$Registry/app:v1' '$Registry/mirror-whatif:v1' -IncludeReferrers -WhatIf"
+        $out = & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -Command $script 2>&1 | Out-String
+        foreach ($d in $Sbom.Digest, $SbomSig.Digest, $Cosign.Digest) { $out | Should -Match ([regex]::Escape("Referrer $d")) }
+        & curl -s -o /dev/null -w '%{http_code}' "http://$Registry/v2/mirror-whatif/tags/list" | Should -Be '404'
+    }
+
+    It 'copies a signed image with its referrers, digest for digest, and writes the tag-schema indexes' {
+        $copied = @(Copy-RegistryImage "$Registry/app:v1" "$Registry/mirror:v1" -IncludeReferrers)
+        $copied.Count | Should -Be 4
+        $copied[0].Digest.ToString() | Should -Be $Image.Digest
+        foreach ($d in $Sbom.Digest, $SbomSig.Digest, $Cosign.Digest) {
+            $raw = & skopeo inspect --raw --tls-verify=false "docker://$Registry/mirror@$d"
+            $bytes = [Text.Encoding]::UTF8.GetBytes(($raw -join "`n"))
+            'sha256:' + [Convert]::ToHexString([Security.Cryptography.SHA256]::HashData($bytes)).ToLowerInvariant() | Should -Be $d
+        }
+        $index = & curl -s -H 'Accept: application/vnd.oci.image.index.v1+json' "http://$Registry/v2/mirror/manifests/$($Image.Digest.Replace(':', '-'))" | ConvertFrom-Json
+        $index.manifests.digest | Should -Be @($Sbom.Digest)
+        $sbomIndex = & curl -s -H 'Accept: application/vnd.oci.image.index.v1+json' "http://$Registry/v2/mirror/manifests/$($Sbom.Digest.Replace(':', '-'))" | ConvertFrom-Json
+        $sbomIndex.manifests.digest | Should -Be @($SbomSig.Digest)
+        $found = @(Get-ImageReferrer "$Registry/mirror:v1" -Recurse)
+        @($found.Digest.ForEach({ $_.ToString() }) | Sort-Object) | Should -Be @(($Sbom.Digest, $SbomSig.Digest, $Cosign.Digest) | Sort-Object)
+    }
+}
