@@ -103,6 +103,32 @@ namespace MobyDistribution.Core.Tests
             Assert.Equal(new[] { a.Digest }, listed!.Select(r => r.Digest.ToString()));
         }
 
+        [Theory]
+        [InlineData("basic")]
+        [InlineData("token")]
+        public async Task WithApi_OnAnAuthenticatedRegistry_TheProxyRelaysTheChallenge_AndListsWithTheClientsCredentials(string mode)
+        {
+            var registry = _bed.Env.Get(mode);
+            using var proxy = FaultProxy.StartWithReferrersApi(registry);
+            var repo = Reg.Repo("ref-auth");
+            var client = Reg.Client(registry);
+            // Pushed with Core (the registry needs credentials): an image and an artifact whose subject it is.
+            var config = await client.Blobs.UploadAsync(repo, new System.IO.MemoryStream(System.Text.Encoding.ASCII.GetBytes("{}")), new BlobUploadOptions { Monolithic = true });
+            var image = Manifests.OciImageManifest.Create(new Descriptor(MediaTypes.OciConfig, config.Descriptor.Digest, 2), Array.Empty<Descriptor>());
+            var imageDescriptor = await client.Manifests.PutAsync(repo, "v1", image);
+            var artifact = Manifests.OciImageManifest.Create(new Descriptor(MediaTypes.OciEmpty, config.Descriptor.Digest, 2), Array.Empty<Descriptor>(), null, Sbom, imageDescriptor);
+            await client.Manifests.PutAsync(repo, artifact.Digest.ToString(), artifact);
+
+            var viaProxy = new RegistryClient(Transport.RegistryEndpoint.Parse(proxy.HostPort), new Transport.RegistryClientOptions { CredentialStore = null, Credential = Reg.CredentialFor(registry) });
+            var listed = await viaProxy.Referrers.ListAsync(repo, image.Digest);
+            Assert.Equal(ReferrerListSource.Api, listed.Source);
+            Assert.Equal(artifact.Digest, Assert.Single(listed.Referrers).Digest);
+
+            var anonymous = new RegistryClient(Transport.RegistryEndpoint.Parse(proxy.HostPort), new Transport.RegistryClientOptions { CredentialStore = null });
+            var refused = await Assert.ThrowsAsync<Errors.RegistryException>(() => anonymous.Referrers.ListAsync(repo, image.Digest));
+            Assert.Equal(Errors.RegistryErrorKind.Unauthorized, refused.Kind);
+        }
+
         [Fact]
         public async Task Discovery_FindsCosignTags_ReferrersOfReferrers_AndStopsAtCycles()
         {
