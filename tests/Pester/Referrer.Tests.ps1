@@ -176,7 +176,10 @@ Describe 'Publish-ImageArtifact and Save-ImageArtifact' {
 
     It 'pushes a standalone artifact under its tag and round-trips it through the pipeline' {
         $out = New-MobyTempDirectory
-        $d = Get-Item (Join-Path $Files 'notes.txt') | Publish-ImageArtifact -ArtifactType text/plain -Destination "$Registry/standalone:v1"
+        # A folder piped in among the files is reported and left out.
+        $sub = New-Item -ItemType Directory -Path (Join-Path $Files 'sub') -Force
+        $d = @($sub, (Get-Item (Join-Path $Files 'notes.txt'))) | Publish-ImageArtifact -ArtifactType text/plain -Destination "$Registry/standalone:v1" -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'PathIsFolder*'
         $d.Source.ToString() | Should -Be "$Registry/standalone:v1@$($d.Digest)"
         (& skopeo inspect --raw --tls-verify=false "docker://$Registry/standalone:v1" | ConvertFrom-Json).artifactType | Should -Be 'text/plain'
         $d | Save-ImageArtifact -Path $out

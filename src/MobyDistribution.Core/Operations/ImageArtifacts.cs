@@ -165,7 +165,7 @@ namespace MobyDistribution.Operations
         /// Pushes an artifact: the empty config and each file (through <see cref="BlobTransfer.PushAsync"/>, skipped when the
         /// repository has it), then the manifest, under the destination's tag, or by digest. With a subject, on a registry that
         /// does not answer <c>OCI-Subject</c> (no referrers API), the subject's tag-schema index is updated too
-        /// (<see cref="ReferrerService.AddToTagSchemaAsync"/>).
+        /// (<see cref="ReferrerService.AddToTagSchemaAsync(string, Digest, Descriptor, System.Threading.CancellationToken)"/>).
         /// </summary>
         public async Task<PublishedArtifact> PublishAsync(ArtifactPublishRequest request, CancellationToken cancellationToken = default)
         {

@@ -91,7 +91,15 @@ namespace MobyDistribution.PowerShell.Commands
         /// <inheritdoc />
         protected override void ProcessRecord()
         {
-            foreach (var pattern in Path) _files.AddRange(ResolveExistingPaths(pattern));
+            foreach (var pattern in Path)
+                foreach (var path in ResolveExistingPaths(pattern))
+                {
+                    // A folder is not a file of the artifact; Get-ChildItem without -File pipes them too.
+                    if (System.IO.Directory.Exists(path))
+                        WriteError(new ArgumentException($"'{path}' is a folder; an artifact's files are files."), "PathIsFolder", ErrorCategory.InvalidArgument, path);
+                    else
+                        _files.Add(path);
+                }
         }
 
         /// <inheritdoc />

@@ -74,7 +74,7 @@ namespace MobyDistribution.PowerShell.Commands
                 WriteWarning($"Layer {layer.Digest} of {reference} has no title ({ImageArtifacts.TitleAnnotation}); it is not a file and was not saved.");
             if (contents.Files.Count == 0) return;
 
-            // Every path is settled before anything is written: an artifact is saved whole or not at all.
+            // Every path is settled before anything is written: a hostile title or a file in the way stops the artifact before its first file.
             var planned = new List<(ArtifactFile File, string Path)>();
             foreach (var file in contents.Files)
             {
