@@ -34,6 +34,9 @@
         'Save-ImageBlob'
         'Publish-ImageBlob'
         'Remove-ImageBlob'
+        'Get-ImageReferrer'
+        'Publish-ImageArtifact'
+        'Save-ImageArtifact'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

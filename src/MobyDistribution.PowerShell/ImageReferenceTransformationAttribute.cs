@@ -49,6 +49,7 @@ namespace MobyDistribution.PowerShell
                 case Descriptor d: return d.Source;
                 case PublishedBlob b: return b.Source;
                 case ImageConfig c: return c.Reference;
+                case Operations.ImageReferrer referrer: return referrer.Reference;
                 default: return null;
             }
         }

@@ -285,6 +285,18 @@ namespace MobyDistribution.TestBed
 
         /// <summary>The address to listen on; loopback unless a test needs a host that is not loopback.</summary>
         public string ListenAddress { get; set; } = "127.0.0.1";
+
+        /// <summary>
+        /// The registry's storage folder (<see cref="RegistryServer.StorageDirectory"/>): when set, the proxy serves the OCI
+        /// referrers API from it (<see cref="ReferrersApi"/>), which distribution 2.8.2 lacks.
+        /// </summary>
+        public string? ReferrersStorage { get; set; }
+
+        /// <summary>With <see cref="ReferrersStorage"/>, referrers per page (paged with Link); 0 for one page.</summary>
+        public int ReferrersPageSize { get; set; }
+
+        /// <summary>With <see cref="ReferrersStorage"/>, whether the artifactType filter is applied (and said so); false plays a server that ignores it.</summary>
+        public bool ReferrersFilter { get; set; } = true;
     }
 
     /// <summary>
@@ -305,6 +317,7 @@ namespace MobyDistribution.TestBed
         private readonly HashSet<string> _secrets = new(StringComparer.Ordinal);
         private readonly X509Certificate2? _certificate;
         private readonly Task _acceptLoop;
+        private readonly ReferrersApi? _referrers;
         private int _disposed;
         private int _connections;
 
@@ -325,6 +338,7 @@ namespace MobyDistribution.TestBed
             _listener.Start();
             Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
             RedirectTarget = new BlobRedirectTarget(_upstream, Upstream, this);
+            if (options.ReferrersStorage != null) _referrers = new ReferrersApi(_upstream, Upstream, options.ReferrersStorage, options.ReferrersPageSize, options.ReferrersFilter);
             _acceptLoop = Task.Run(AcceptLoop);
         }
 
@@ -334,6 +348,13 @@ namespace MobyDistribution.TestBed
         /// <summary>Starts a proxy in front of the registry at <paramref name="upstreamBaseUrl"/> (http://host:port).</summary>
         public static FaultProxy Start(string upstreamBaseUrl, FaultProxyOptions? options = null) =>
             new FaultProxy(upstreamBaseUrl, options ?? new FaultProxyOptions());
+
+        /// <summary>Starts a proxy in front of <paramref name="registry"/> that serves the OCI referrers API from its storage.</summary>
+        public static FaultProxy StartWithReferrersApi(RegistryServer registry, int pageSize = 0) =>
+            Start(registry.BaseUrl, new FaultProxyOptions { ReferrersStorage = registry.StorageDirectory, ReferrersPageSize = pageSize });
+
+        /// <summary>With <see cref="FaultProxyOptions.ReferrersStorage"/>, how many referrers requests the proxy answered.</summary>
+        public int ReferrersAnswered => _referrers?.Answered ?? 0;
 
         /// <summary>The registry behind, e.g. http://127.0.0.1:5000.</summary>
         public string Upstream { get; }
@@ -633,6 +654,15 @@ namespace MobyDistribution.TestBed
                 return head.KeepAlive;
             }
 
+            if (_referrers != null && await _referrers.TryAnswerAsync(head, ct).ConfigureAwait(false) is { } served)
+            {
+                await body.DrainAsync(ct).ConfigureAwait(false);
+                entry.Status = served.Status;
+                entry.ResponseBytes = served.Body.Length;
+                await WriteSimpleAsync(conn, served.Status, served.Headers, served.Body, served.Body.Length, ct).ConfigureAwait(false);
+                return head.KeepAlive;
+            }
+
             var stall = active.FirstOrDefault(r => r.Kind == FaultKind.Stall);
             if (stall != null && stall.AfterBytes < 0) await Task.Delay(stall.Duration, ct).ConfigureAwait(false);
 
@@ -692,6 +722,8 @@ namespace MobyDistribution.TestBed
                     await WriteSimpleAsync(conn, 307, headers, Array.Empty<byte>(), 0, ct).ConfigureAwait(false);
                     return head.KeepAlive;
                 }
+                var subject = _referrers == null ? null : await _referrers.SubjectHeaderAsync(head, response, ct).ConfigureAwait(false);
+                if (subject is { } header) (quotaHeaders ??= new List<KeyValuePair<string, string>>()).Add(header);
                 return await RelayAsync(conn, head, response, entry, active, throttle, ct, quotaHeaders).ConfigureAwait(false);
             }
         }

@@ -163,6 +163,9 @@ namespace MobyDistribution.Manifests
 
         public IReadOnlyList<Descriptor> Layers { get; }
 
+        /// <summary>The config and the layers: the blobs of this image (a subject is a manifest, not a blob).</summary>
+        public IEnumerable<Descriptor> Blobs => new[] { Config }.Concat(Layers);
+
         /// <summary>Config size plus layer sizes: what pulling this image moves.</summary>
         public long TotalSize => Config.Size + Layers.Sum(l => l.Size);
 
@@ -182,7 +185,8 @@ namespace MobyDistribution.Manifests
             return (DockerManifestV2)Parse(Serialize(doc));
         }
 
-        internal static Descriptor Strip(Descriptor d) => new Descriptor(d.MediaType, d.Digest, d.Size) { Urls = d.Urls, Annotations = d.Annotations, Platform = d.Platform };
+        // artifactType stays: an index entry of an OCI 1.1 artifact (a referrers index) carries it.
+        internal static Descriptor Strip(Descriptor d) => new Descriptor(d.MediaType, d.Digest, d.Size) { Urls = d.Urls, Annotations = d.Annotations, Platform = d.Platform, ArtifactType = d.ArtifactType };
     }
 
     /// <summary>OCI image manifest.</summary>
@@ -201,13 +205,19 @@ namespace MobyDistribution.Manifests
 
         public override IEnumerable<Descriptor> References() => Subject == null ? base.References() : base.References().Concat(new[] { Subject });
 
-        /// <summary>Makes an OCI image manifest from a config and layers.</summary>
-        public static OciImageManifest Create(Descriptor config, IEnumerable<Descriptor> layers, IDictionary<string, string>? annotations = null)
+        /// <summary>
+        /// Makes an OCI image manifest from a config and layers; with <paramref name="artifactType"/> and
+        /// <paramref name="subject"/>, an OCI 1.1 artifact that refers to another manifest.
+        /// </summary>
+        public static OciImageManifest Create(Descriptor config, IEnumerable<Descriptor> layers, IDictionary<string, string>? annotations = null,
+            string? artifactType = null, Descriptor? subject = null)
         {
             var doc = new ManifestDocument
             {
-                SchemaVersion = 2, MediaType = MediaTypes.OciManifest, Config = DockerManifestV2.Strip(config),
-                Layers = layers.Select(DockerManifestV2.Strip).ToList(), Annotations = annotations == null ? null : new Dictionary<string, string>(annotations),
+                SchemaVersion = 2, MediaType = MediaTypes.OciManifest, ArtifactType = artifactType, Config = DockerManifestV2.Strip(config),
+                Layers = layers.Select(DockerManifestV2.Strip).ToList(),
+                Subject = subject == null ? null : new Descriptor(subject.MediaType, subject.Digest, subject.Size),
+                Annotations = annotations == null ? null : new Dictionary<string, string>(annotations),
             };
             return (OciImageManifest)Parse(Serialize(doc));
         }

@@ -192,7 +192,9 @@ namespace MobyDistribution.Operations
                 var children = index.Manifests.ToList();
                 if (options.Platforms != null && options.Platforms.Count > 0)
                 {
-                    var chosen = ImageResolver.SelectPlatforms(index, options.Platforms, source);
+                    var images = ImageResolver.SelectPlatforms(index, options.Platforms, source);
+                    // The buildx attestations of the chosen images travel with them: they are those images' referrers.
+                    var chosen = images.Concat(children.Where(c => ReferrerDiscovery.AttestedImage(c) is Digest attested && images.Any(x => x.Digest == attested))).ToList();
                     if (chosen.Count != children.Count)
                     {
                         var subset = index.WithManifests(children.Where(c => chosen.Any(x => x.Digest == c.Digest)));
@@ -205,7 +207,7 @@ namespace MobyDistribution.Operations
             }
             else if (manifest is ImageManifest image)
             {
-                blobs.AddRange(image.References());
+                blobs.AddRange(image.Blobs);
             }
             else
             {
@@ -236,7 +238,7 @@ namespace MobyDistribution.Operations
                 throw new RegistryException(RegistryErrorKind.Unsupported, $"{source} nests a {parsed.MediaType} in its index; only image manifests are copied.");
             lock (manifests)
             {
-                blobs.AddRange(image.References());
+                blobs.AddRange(image.Blobs);
                 manifests.Add(new ManifestCopyStep(content, content.Digest.ToString(), child.Platform));
             }
             return true;

@@ -171,7 +171,14 @@ namespace MobyDistribution.Registry
         /// Pushes manifest bytes with <c>Content-Type</c> = <paramref name="mediaType"/>. A digest reference must match the bytes,
         /// checked before anything is sent.
         /// </summary>
-        public async Task<Descriptor> PutAsync(string repository, string reference, byte[] raw, string mediaType, CancellationToken cancellationToken = default)
+        public async Task<Descriptor> PutAsync(string repository, string reference, byte[] raw, string mediaType, CancellationToken cancellationToken = default) =>
+            (await PutWithSubjectAsync(repository, reference, raw, mediaType, cancellationToken).ConfigureAwait(false)).Descriptor;
+
+        /// <summary>
+        /// <see cref="PutAsync(string, string, byte[], string, CancellationToken)"/>, and the <c>OCI-Subject</c> the registry answered
+        /// with: a registry with the referrers API names the subject it indexed; null means the client keeps the tag schema.
+        /// </summary>
+        internal async Task<(Descriptor Descriptor, Digest? OciSubject)> PutWithSubjectAsync(string repository, string reference, byte[] raw, string mediaType, CancellationToken cancellationToken)
         {
             RegistryClient.CheckRepository(repository);
             RegistryClient.CheckReference(reference);
@@ -201,10 +208,11 @@ namespace MobyDistribution.Registry
             var returned = HeaderDigest(response, repository, reference);
             if (returned != null && returned != digest && !MediaTypes.IsSchema1(mediaType))
                 throw new RegistryException(RegistryErrorKind.Protocol, $"The registry stored the manifest {Describe(repository, reference)} as {returned}, not as its digest {digest}.");
-            return new Descriptor(mediaType, digest, raw.Length)
+            Digest? subject = response.Headers.TryGetValues("OCI-Subject", out var subjects) && Digest.TryParse(subjects.FirstOrDefault()?.Trim(), out var s) ? s : null;
+            return (new Descriptor(mediaType, digest, raw.Length)
             {
                 Source = ImageReference.Create(_client.Endpoint.Registry, repository, reference.IndexOf(':') < 0 ? reference : null, digest),
-            };
+            }, subject);
         }
 
         /// <summary>

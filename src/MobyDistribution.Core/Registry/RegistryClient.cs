@@ -23,6 +23,7 @@ namespace MobyDistribution.Registry
             Blobs = new BlobService(this);
             Tags = new TagService(this);
             Catalog = new CatalogService(this);
+            Referrers = new ReferrerService(this);
         }
 
         /// <summary>
@@ -64,6 +65,9 @@ namespace MobyDistribution.Registry
 
         /// <summary>The registry's catalog of repositories.</summary>
         public CatalogService Catalog { get; }
+
+        /// <summary>OCI referrers (signatures, SBOMs, attestations) of manifests: the referrers API or the tag schema.</summary>
+        public ReferrerService Referrers { get; }
 
         internal RegistryTransport Transport { get; }
 

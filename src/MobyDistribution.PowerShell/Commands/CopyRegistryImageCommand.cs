@@ -17,7 +17,8 @@ namespace MobyDistribution.PowerShell.Commands
     /// skipped; within one registry they are mounted; otherwise they are streamed from registry to registry with no
     /// temporary file, several at once (-ThrottleLimit). -WhatIf shows the plan: which blobs would be transferred,
     /// mounted or skipped, and how many bytes. A destination without a tag takes the source's tag, so tags piped
-    /// from Get-RegistryTag mirror a repository.
+    /// from Get-RegistryTag mirror a repository. -IncludeReferrers copies the image's signatures, SBOMs and attestations
+    /// too, each written after the image.
     /// </para>
     /// </summary>
     /// <example><code>Copy-RegistryImage -Source localhost:5000/team/app:v1 -Destination registry.example.com/team/app:v1</code></example>
@@ -59,6 +60,14 @@ namespace MobyDistribution.PowerShell.Commands
         [ValidateRange(1, 64)]
         public int ThrottleLimit { get; set; } = ImageCopyOptions.DefaultThrottleLimit;
 
+        /// <summary>
+        /// <para type="description">Also copies the image's referrers (signatures, SBOMs, attestations, and their own referrers),
+        /// for the index and each platform image, keeping their digests; at a destination without the referrers API the
+        /// tag-schema indexes are kept there. -WhatIf lists the referrers that would travel.</para>
+        /// </summary>
+        [Parameter]
+        public SwitchParameter IncludeReferrers { get; set; }
+
         /// <inheritdoc />
         protected override void ProcessRecord()
         {
@@ -69,8 +78,12 @@ namespace MobyDistribution.PowerShell.Commands
             if (!TryRun(ct => copier.PlanAsync(Source, Destination, options, ct), "Image", Source, out var plan)) return;
 
             if (plan.DigestChanges)
-                WriteWarning($"Only {string.Join(", ", Platform!.Select(p => p.ToString()))} of {Source} are copied: the new index has a digest of its own, not {plan.SourceDescriptor.Digest}.");
-            if (!ShouldProcess(Describe(plan), $"Copy {plan.Source} to {plan.Destination}?", "Copy-RegistryImage")) return;
+                WriteWarning($"Only {string.Join(", ", Platform!.Select(p => p.ToString()))} of {Source} are copied: the new index has a digest of its own, not {plan.SourceDescriptor.Digest}."
+                    + (IncludeReferrers ? " The referrers of the source index stay behind; those of the platform images travel." : string.Empty));
+            var referrerCopier = new ReferrerCopier(Connections);
+            IReadOnlyList<ReferrerCopyStep> referrers = Array.Empty<ReferrerCopyStep>();
+            if (IncludeReferrers && !TryRun(ct => referrerCopier.PlanAsync(plan, ct), "Image", Source, out referrers)) return;
+            if (!ShouldProcess(Describe(plan, referrers), $"Copy {plan.Source} to {plan.Destination}?", "Copy-RegistryImage")) return;
 
             var transfers = plan.Blobs.Where(b => b.Action == BlobCopyAction.Transfer || b.Action == BlobCopyAction.Mount)
                 .ToDictionary(b => b.Digest, b => new TransferProgress("Blob " + b.Digest.Short, b.Size));
@@ -87,6 +100,12 @@ namespace MobyDistribution.PowerShell.Commands
             }
             WriteVerbose($"Copied {plan.Source} to {result.Descriptor.Source}: {result.TransferredCount} blobs transferred ({DisplayFormat.Size(result.BytesTransferred)}), {result.MountedCount} mounted, {result.SkippedCount} skipped.");
             WriteObject(new CopiedImage(result));
+            if (referrers.Count == 0) return;
+
+            // The referrers follow the image: a signature is only pushed once what it signs is there.
+            if (!TryRun(ct => referrerCopier.CopyAsync(referrers, options, null, ct), "Referrer", Source, out IReadOnlyList<ImageCopyResult> copied)) return;
+            WriteVerbose($"Copied {copied.Count} referrers of {plan.Source} to {plan.Destination.WithoutReference()}.");
+            foreach (var r in copied) WriteObject(new CopiedImage(r));
         }
 
         /// <summary>True when ShouldProcess will show the plan or ask about it.</summary>
@@ -100,7 +119,7 @@ namespace MobyDistribution.PowerShell.Commands
         }
 
         /// <summary>The plan as -WhatIf shows it.</summary>
-        private static string Describe(ImageCopyPlan plan)
+        private static string Describe(ImageCopyPlan plan, IReadOnlyList<ReferrerCopyStep> referrers)
         {
             var text = new StringBuilder();
             text.Append($"Copy {plan.Source} to {plan.Destination}: transfer {plan.TransferCount} blobs ({DisplayFormat.Size(plan.BytesToTransfer)}), ")
@@ -109,6 +128,8 @@ namespace MobyDistribution.PowerShell.Commands
                 text.AppendLine().Append($"  {blob.Action,-8} {blob.Digest} {DisplayFormat.Size(blob.Size),10}  {blob.MediaType}");
             foreach (var manifest in plan.Manifests)
                 text.AppendLine().Append($"  Push     {manifest.Digest} as {manifest.Reference}  {manifest.MediaType}{(manifest.Platform != null ? " (" + manifest.Platform + ")" : string.Empty)}");
+            foreach (var step in referrers)
+                text.AppendLine().Append($"  Referrer {step.Referrer.Digest} {step.Referrer.ArtifactType ?? step.Referrer.MediaType} ({step.Referrer.Kind}) of {step.Referrer.Subject.Digest} to {step.Destination}");
             return text.ToString();
         }
 
