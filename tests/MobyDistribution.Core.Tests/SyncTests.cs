@@ -78,6 +78,48 @@ namespace MobyDistribution.Core.Tests
         private static readonly string[] Tags = Enumerable.Range(1, 12).Select(i => $"t{i:d2}").ToArray();
 
         [Fact]
+        public async Task IncludeReferrers_copies_the_signatures_of_every_tag_and_later_ones_of_unchanged_tags()
+        {
+            string src = Unique("sync/refs-src"), dst = Unique("sync/refs-dst");
+            await SeedAsync(_fx.Anonymous, src, Tags.Take(2));
+            var artifacts = new ImageArtifacts(_ => Reg.Client(_fx.Anonymous));
+            var dir = Path.Combine(Path.GetTempPath(), "moby-sync-refs-" + Guid.NewGuid().ToString("N").Substring(0, 8));
+            Directory.CreateDirectory(dir);
+            try
+            {
+                async Task<Digest> SignAsync(string tag, string text)
+                {
+                    var file = Path.Combine(dir, tag + "-" + text + ".sig");
+                    File.WriteAllText(file, text);
+                    var request = new ArtifactPublishRequest { ArtifactType = "application/vnd.example.signature", Subject = ImageReference.Parse($"{_fx.Anonymous.HostPort}/{src}:{tag}") };
+                    request.Files.Add(new ArtifactFileSource(file));
+                    return (await artifacts.PublishAsync(request)).Descriptor.Digest;
+                }
+                var first = await SignAsync(Tags[0], "one");
+                var options = new RepositorySyncOptions { IncludeReferrers = true };
+
+                var results = await Sync().SyncAsync(Repo(_fx.Anonymous, src), Repo(_fx.Anonymous, dst), options);
+                Assert.All(results, r => Assert.Equal(SyncAction.Copied, r.Action));
+                var discovery = new ReferrerDiscovery(_ => Reg.Client(_fx.Anonymous));
+                async Task<IReadOnlyList<Digest>> ReferrersAtDestination(string tag) =>
+                    (await discovery.FindAsync(ImageReference.Parse($"{_fx.Anonymous.HostPort}/{dst}:{tag}"), new ReferrerQuery())).Referrers.Select(r => r.Digest).ToList();
+                Assert.Equal(new[] { first }, await ReferrersAtDestination(Tags[0]));
+                Assert.Equal(first.ToString(), Skopeo.Digest($"docker://{_fx.Anonymous.HostPort}/{dst}@{first}"));
+
+                // A second signature on an image that did not change travels on the next sync.
+                var second = await SignAsync(Tags[0], "two");
+                results = await Sync().SyncAsync(Repo(_fx.Anonymous, src), Repo(_fx.Anonymous, dst), options);
+                Assert.All(results, r => Assert.Equal(SyncAction.Unchanged, r.Action));
+                Assert.Equal(new[] { first, second }.OrderBy(d => d.ToString()), (await ReferrersAtDestination(Tags[0])).OrderBy(d => d.ToString()));
+                Assert.Empty(await ReferrersAtDestination(Tags[1]));
+            }
+            finally
+            {
+                Directory.Delete(dir, true);
+            }
+        }
+
+        [Fact]
         public async Task A_nearly_spent_pull_quota_at_the_source_makes_the_sync_copy_one_tag_at_a_time()
         {
             string src = Unique("sync/quota-src"), dst = Unique("sync/quota-dst");

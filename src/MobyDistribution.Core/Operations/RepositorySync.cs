@@ -118,6 +118,13 @@ namespace MobyDistribution.Operations
         /// move. Costs requests; for a plan that someone reads (what-if), not for a sync that goes ahead.
         /// </summary>
         public bool DetailedPlan { get; set; }
+
+        /// <summary>
+        /// Copy each tag's referrers too (signatures, SBOMs, attestations: <see cref="ReferrerCopier"/>), also for a tag that
+        /// is Unchanged, since a signature may be added to an image that did not change. Costs the referrer discovery of every
+        /// tag (so an unchanged tag costs more than its two HEADs).
+        /// </summary>
+        public bool IncludeReferrers { get; set; }
     }
 
     /// <summary>What a sync will do with one tag.</summary>
@@ -309,8 +316,10 @@ namespace MobyDistribution.Operations
             }
             else
             {
-                bool InScope(string tag) => (options.TagFilter == null || options.TagFilter(tag)) && (options.Shard == null || options.Shard.Contains(srcRepo.Repository, tag));
-                var scoped = all.Where(t => options.TagFilter == null || options.TagFilter(t)).ToList();
+                bool InScope(string tag) => (options.TagFilter == null || options.TagFilter(tag)) && (options.Shard == null || options.Shard.Contains(srcRepo.Repository, tag))
+                    && !(options.IncludeReferrers && ReferrerService.IsReferrerTag(tag));
+                // With the referrers travelling with their images, the tags that stand for them are not tags to sync.
+                var scoped = all.Where(t => (options.TagFilter == null || options.TagFilter(t)) && !(options.IncludeReferrers && ReferrerService.IsReferrerTag(t))).ToList();
                 var chosen = options.Selector != null && options.Selector.HasCriteria
                     ? await options.Selector.SelectAsync(src, srcRepo.Repository, scoped, cancellationToken).ConfigureAwait(false)
                     : scoped;
@@ -363,7 +372,7 @@ namespace MobyDistribution.Operations
                 }
                 try
                 {
-                    var result = await ExecuteTagAsync(t, dst, copyOptions, cancellationToken).ConfigureAwait(false);
+                    var result = await ExecuteTagAsync(t, dst, copyOptions, options.IncludeReferrers, cancellationToken).ConfigureAwait(false);
                     progress?.Report(result);
                     return result;
                 }
@@ -498,7 +507,15 @@ namespace MobyDistribution.Operations
             }
         }
 
-        private async Task<TagSyncResult> ExecuteTagAsync(TagSyncPlan plan, RegistryClient dst, ImageCopyOptions copyOptions, CancellationToken cancellationToken)
+        private async Task CopyReferrersAsync(ImageCopyPlan copyPlan, CancellationToken cancellationToken)
+        {
+            var referrers = new ReferrerCopier(_clients);
+            var steps = await referrers.PlanAsync(copyPlan, cancellationToken).ConfigureAwait(false);
+            if (steps.Count > 0) await referrers.CopyAsync(steps, null, null, cancellationToken).ConfigureAwait(false);
+        }
+
+        private async Task<TagSyncResult> ExecuteTagAsync(TagSyncPlan plan, RegistryClient dst, ImageCopyOptions copyOptions, bool includeReferrers,
+            CancellationToken cancellationToken)
         {
             try
             {
@@ -510,7 +527,13 @@ namespace MobyDistribution.Operations
                         var copyPlan = plan.CopyPlan
                             ?? await _copier.PlanAsync(plan.Source.WithDigest(plan.SourceDigest), plan.Destination, copyOptions, cancellationToken).ConfigureAwait(false);
                         var copy = await _copier.ExecuteAsync(copyPlan, copyOptions, null, cancellationToken).ConfigureAwait(false);
+                        if (includeReferrers) await CopyReferrersAsync(copyPlan, cancellationToken).ConfigureAwait(false);
                         return new TagSyncResult(plan, plan.Action, copy.Descriptor.Digest, copy.BytesTransferred, copy, null);
+                    case SyncAction.Unchanged when includeReferrers:
+                        // The image is there; referrers added to it since the last sync are not, yet.
+                        var unchanged = await _copier.PlanAsync(plan.Source.WithDigest(plan.SourceDigest), plan.Destination, copyOptions, cancellationToken).ConfigureAwait(false);
+                        await CopyReferrersAsync(unchanged, cancellationToken).ConfigureAwait(false);
+                        return new TagSyncResult(plan, plan.Action, plan.Digest, 0, null, null);
                     case SyncAction.Pruned:
                         // Only the tag goes (TagService.UntagAsync): an image other tags share stays. Pinned to the digest the
                         // plan saw, so a tag that moved meanwhile is not removed (TagMovedException).

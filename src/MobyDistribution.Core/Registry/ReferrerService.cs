@@ -68,6 +68,15 @@ namespace MobyDistribution.Registry
             return algorithm + "-" + hex;
         }
 
+        private static readonly System.Text.RegularExpressions.Regex ReferrerTagPattern = new System.Text.RegularExpressions.Regex(
+            @"^[a-z0-9]{1,32}-[a-f0-9]{32,64}(\.(sig|att|sbom))?$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+        /// <summary>
+        /// True for a tag that stands for referrers rather than an image: a tag-schema index (<c>sha256-&lt;hex&gt;</c>) or
+        /// cosign's legacy <c>sha256-&lt;hex&gt;.sig</c>, <c>.att</c>, <c>.sbom</c>.
+        /// </summary>
+        public static bool IsReferrerTag(string tag) => tag != null && ReferrerTagPattern.IsMatch(tag);
+
         /// <summary>
         /// The referrers of <paramref name="subject"/> in <paramref name="repository"/>: from the referrers API (every
         /// <c>Link</c> page), or, where the registry answers 404 for it, from the tag-schema index. With

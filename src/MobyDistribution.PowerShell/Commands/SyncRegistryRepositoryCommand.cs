@@ -74,6 +74,14 @@ namespace MobyDistribution.PowerShell.Commands
         public string[]? Exclude { get; set; }
 
         /// <summary>
+        /// <para type="description">Copies each tag's referrers too (signatures, SBOMs, attestations), recursively and under
+        /// their own digests, also for tags that are unchanged (a signature may be new); at a destination without the
+        /// referrers API their tag-schema indexes are written there. Costs the referrer discovery of every tag.</para>
+        /// </summary>
+        [Parameter]
+        public SwitchParameter IncludeReferrers { get; set; }
+
+        /// <summary>
         /// <para type="description">Only tags that are versions in this range, in npm's syntax ('>=1.2.0 &lt;2', '^1.2', '~1.25',
         /// '1.x') or NuGet's ('[1.2,2)'); a v prefix and short forms (1.25) are accepted; a tag that is not a version is not
         /// synced (and, with -Prune, is removed from the destination). As Get-RegistryTag -SemVer.</para>
@@ -252,6 +260,7 @@ namespace MobyDistribution.PowerShell.Commands
             Shard = _shard,
             TagFilter = _patterns == null ? null : (Func<string, bool>)(tag => _patterns.Filter(new[] { tag }).Count > 0),
             Selector = _versions,
+            IncludeReferrers = IncludeReferrers.IsPresent,
             DetailedPlan = detailedPlan,
         };
 
