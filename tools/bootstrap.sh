@@ -4,28 +4,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+apt_install() {
+  echo "Installing: $*"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
 need=()
 for pair in docker-registry:docker-registry skopeo:skopeo umoci:umoci htpasswd:apache2-utils curl:curl; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "Installing: ${need[*]}"
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+[ ${#need[@]} -gt 0 ] && apt_install "${need[@]}"
 # Mono runs Core's unit tests built for net48, as Windows PowerShell 5.1 would load Core (build.ps1 -Task Test).
 # About a minute from Debian's mirror without recommends (mono-complete 6.8: 53 s here, about 200 MB under /usr/lib/mono).
-if ! command -v mono >/dev/null 2>&1; then
-  echo "Installing: mono-complete"
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends mono-complete >/dev/null
-fi
+command -v mono >/dev/null 2>&1 || apt_install --no-install-recommends mono-complete
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 dotnet tool restore >/dev/null
