@@ -78,6 +78,25 @@ namespace MobyDistribution.Core.Tests
         private static readonly string[] Tags = Enumerable.Range(1, 12).Select(i => $"t{i:d2}").ToArray();
 
         [Fact]
+        public async Task A_version_range_and_the_newest_N_choose_the_tags_and_prune_the_rest()
+        {
+            string src = Unique("sync/semver-src"), dst = Unique("sync/semver-dst");
+            await SeedAsync(_fx.Anonymous, src, new[] { "v1.9.0", "v2.0.0", "v2.1.0", "v2.2.0", "latest" });
+            var sync = Sync();
+            var first = await sync.SyncAsync(Repo(_fx.Anonymous, src), Repo(_fx.Anonymous, dst),
+                new RepositorySyncOptions { Selector = new TagSelector { SemVer = ">=2 <3", Latest = 2 } });
+            Assert.Equal(new[] { "v2.1.0", "v2.2.0" }, first.Select(r => r.Tag).OrderBy(t => t, StringComparer.Ordinal));
+            Assert.Equal(new[] { "v2.1.0", "v2.2.0" }, (await Reg.Client(_fx.Anonymous).Tags.ListAsync(dst)).OrderBy(t => t, StringComparer.Ordinal));
+
+            // A wider range later, with -Prune: what the range leaves out (v1.9.0 never came; latest is not a version) stays out.
+            var second = await sync.SyncAsync(Repo(_fx.Anonymous, src), Repo(_fx.Anonymous, dst),
+                new RepositorySyncOptions { Selector = new TagSelector { SemVer = "^2.0.0" }, Prune = true });
+            Assert.Equal(SyncAction.Copied, second.Single(r => r.Tag == "v2.0.0").Action);
+            Assert.All(second.Where(r => r.Tag != "v2.0.0"), r => Assert.Equal(SyncAction.Unchanged, r.Action));
+            Assert.Equal(new[] { "v2.0.0", "v2.1.0", "v2.2.0" }, (await Reg.Client(_fx.Anonymous).Tags.ListAsync(dst)).OrderBy(t => t, StringComparer.Ordinal));
+        }
+
+        [Fact]
         public async Task IncludeReferrers_copies_the_signatures_of_every_tag_and_later_ones_of_unchanged_tags()
         {
             string src = Unique("sync/refs-src"), dst = Unique("sync/refs-dst");

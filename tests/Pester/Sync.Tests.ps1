@@ -149,6 +149,12 @@ Describe 'Sync-RegistryRepository' {
         { Sync-RegistryRepository "$Anon/sync/app" "$Anon/mirror/never" -Shard $Shard } | Should -Throw -ErrorId 'InvalidShard,*'
     }
 
+    It 'refuses a version range that does not parse, before anything is copied' {
+        $target = New-Name 'semver'
+        { Sync-RegistryRepository "$Anon/sync/app" "$Anon/$target" -SemVer '>=1.2.x.y <<' } | Should -Throw -ErrorId 'InvalidTagSelection,*'
+        (Get-RegistryCatalog $Anon).Repository | Should -Not -Contain $target
+    }
+
     It 'syncs repositories piped from Get-RegistryCatalog under a prefix' {
         $prefix = New-Name 'prefix'
         $results = @(Get-RegistryCatalog $Anon | Where-Object Repository -eq 'sync/app' | Sync-RegistryRepository -Destination "$Anon/$prefix")
