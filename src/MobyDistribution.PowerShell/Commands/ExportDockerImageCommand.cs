@@ -91,16 +91,17 @@ namespace MobyDistribution.PowerShell.Commands
         protected override void EndProcessing()
         {
             if (_references.Count == 0) return;
-            var path = ResolveOutputPath(Path);
-            if (!Force && (File.Exists(path) || Directory.Exists(path)))
-            {
-                WriteError(new IOException($"'{path}' exists already; use -Force to replace it."), "DestinationExists", ErrorCategory.ResourceExists, path);
-                return;
-            }
+            // Checked before the path and the registry: nothing is fetched or written for a combination that cannot work.
             if (IncludeReferrers && Format != ImageExportFormat.OciLayout)
             {
                 WriteError(new ArgumentException("-IncludeReferrers needs -Format OciLayout: a docker save tar has no place for signatures, SBOMs or attestations (docker load would drop them)."),
                     "IncludeReferrersNeedsOciLayout", ErrorCategory.InvalidArgument, Format);
+                return;
+            }
+            var path = ResolveOutputPath(Path);
+            if (!Force && (File.Exists(path) || Directory.Exists(path)))
+            {
+                WriteError(new IOException($"'{path}' exists already; use -Force to replace it."), "DestinationExists", ErrorCategory.ResourceExists, path);
                 return;
             }
             var names = string.Join(", ", _references.Select(r => r.ToString()));
