@@ -176,6 +176,26 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Fact]
+        public async Task Export_IncludeReferrers_ThroughTheReferrersApi_WritesTheSameGraph()
+        {
+            var client = Reg.Client(Registry);
+            var repository = Reg.Repo("export-referrers-api");
+            var (_, signature, sbom, sbomSignature, cosign) = await SignedImageAsync(client, repository);
+            using var proxy = FaultProxy.StartWithReferrersApi(Registry);
+            var dir = _temp.File("layout");
+
+            var result = await Exporter(HandWritten.Client(proxy.HostPort)).ExportAsync(ImageReference.Parse($"{proxy.HostPort}/{repository}:v1"), dir,
+                new ImageExportOptions { Format = ImageExportFormat.OciLayout, IncludeReferrers = true });
+
+            Assert.Contains(result.Referrers, r => r.Kind == ReferrerKind.Referrer);
+            var expected = new[] { signature, sbom, sbomSignature, cosign };
+            Assert.Equal(expected.Select(d => d.Digest.ToString()).OrderBy(d => d), result.Referrers.Select(r => r.Digest.ToString()).OrderBy(d => d));
+            foreach (var d in expected) AssertStored(dir, d);
+            Assert.Equal(new[] { _bed.Image.ManifestDigest }.Concat(result.Referrers.Select(r => r.Digest.ToString())),
+                IndexManifests(dir).Select(e => e!["digest"]!.GetValue<string>()));
+        }
+
+        [Fact]
         public async Task Export_WithoutTheSwitch_WritesNoReferrer()
         {
             var client = Reg.Client(Registry);
