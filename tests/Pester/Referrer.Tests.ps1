@@ -254,3 +254,63 @@ Describe 'Copy-RegistryImage -IncludeReferrers' {
         @($found.Digest.ForEach({ $_.ToString() }) | Sort-Object) | Should -Be @(($Sbom.Digest, $SbomSig.Digest, $Cosign.Digest) | Sort-Object)
     }
 }
+
+Describe 'Export-DockerImage -IncludeReferrers' {
+    BeforeAll {
+        function script:Get-LayoutIndex([string] $Dir) { Get-Content -Raw (Join-Path $Dir 'index.json') | ConvertFrom-Json }
+        function script:Get-LayoutBlob([string] $Dir, [string] $Digest) { Join-Path $Dir 'blobs' 'sha256' $Digest.Substring(7) }
+    }
+
+    It 'lists the referrers that would be written with -WhatIf, and writes nothing' {
+        $out = Join-Path $Work 'export-whatif'
+        $pwsh = @(Get-MobyPwshCommand)
+        $script = "Import-Module '$(Get-MobyModulePath)'; Export-DockerImage '$Registry/app:v1' '$out' -Format OciLayout -IncludeReferrers -WhatIf"
+        $text = & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -Command $script 2>&1 | Out-String
+        foreach ($d in $Sbom.Digest, $SbomSig.Digest, $Cosign.Digest) { $text | Should -Match ([regex]::Escape("Referrer $d")) }
+        $text | Should -Match 'with 3 referrers'
+        Test-Path $out | Should -BeFalse
+    }
+
+    It 'writes the referrers graph into the layout: blobs by digest, index.json entries with artifactType and no name but the cosign tag' {
+        $out = Join-Path $Work 'export-referrers'
+        Export-DockerImage "$Registry/app:v1" $out -Format OciLayout -IncludeReferrers
+        $index = Get-LayoutIndex $out
+        $index.manifests.Count | Should -Be 4
+        $index.manifests[0].digest | Should -Be $Image.Digest
+        foreach ($r in @(@{ P = $Sbom; T = 'application/spdx+json' }, @{ P = $SbomSig; T = 'application/vnd.example.signature' },
+                @{ P = $Cosign; T = 'application/vnd.dev.cosign.artifact.sig.v1+json' })) {
+            $entry = $index.manifests | Where-Object digest -EQ $r.P.Digest
+            $entry.artifactType | Should -Be $r.T
+            $entry.size | Should -Be $r.P.Size
+            $file = Get-LayoutBlob $out $r.P.Digest
+            Get-MobySha256 $file | Should -Be $r.P.Digest
+            $manifest = Get-Content -Raw $file | ConvertFrom-Json
+            foreach ($b in @($manifest.config) + @($manifest.layers)) { Get-MobySha256 (Get-LayoutBlob $out $b.digest) | Should -Be $b.digest }
+        }
+        $cosignTag = $Image.Digest.Replace(':', '-') + '.sig'
+        ($index.manifests | Where-Object digest -EQ $Cosign.Digest).annotations.'org.opencontainers.image.ref.name' | Should -Be $cosignTag
+        # The SBOM's manifest has no annotations, so its entry has none (and so no name).
+        ($index.manifests | Where-Object digest -EQ $Sbom.Digest).PSObject.Properties.Name | Should -Not -Contain 'annotations'
+        # skopeo, an independent reader, still finds the image by its name, and the cosign signature by its tag.
+        $raw = & skopeo inspect --raw "oci:${out}:v1"
+        $LASTEXITCODE | Should -Be 0
+        & skopeo inspect --raw "oci:${out}:$cosignTag" | Out-Null
+        $LASTEXITCODE | Should -Be 0
+    }
+
+    It 'writes no referrer without the switch' {
+        $out = Join-Path $Work 'export-plain'
+        Export-DockerImage "$Registry/app:v1" $out -Format OciLayout
+        @((Get-LayoutIndex $out).manifests).Count | Should -Be 1
+        Test-Path (Get-LayoutBlob $out $Sbom.Digest) | Should -BeFalse
+    }
+
+    It 'refuses a docker archive with IncludeReferrersNeedsOciLayout, writing nothing' {
+        $out = Join-Path $Work 'export-referrers.tar'
+        Export-DockerImage "$Registry/app:v1" $out -IncludeReferrers -ErrorVariable err -ErrorAction SilentlyContinue
+        $err.Count | Should -Be 1
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'IncludeReferrersNeedsOciLayout*'
+        $err[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+        Test-Path $out | Should -BeFalse
+    }
+}
