@@ -23,7 +23,7 @@ namespace MobyDistribution.PowerShell.Commands
     /// <example><code>Add-ImageLayer -Reference localhost:5000/team/app:v1 -Path ./app.conf -Prefix /etc/app -Destination localhost:5000/team/app:v2</code></example>
     [Cmdlet(VerbsCommon.Add, "ImageLayer", SupportsShouldProcess = true)]
     [OutputType(typeof(ImageLayerResult))]
-    public sealed class AddImageLayerCommand : RegistryRequestCmdletBase
+    public sealed class AddImageLayerCommand : ImageConfigCmdletBase
     {
         /// <summary>
         /// <para type="description">The base image, or scratch to start from nothing.</para>
@@ -51,40 +51,10 @@ namespace MobyDistribution.PowerShell.Commands
         [ArgumentCompleter(typeof(ImageReferenceCompleter))]
         public ImageReference Destination { get; set; } = null!;
 
-        /// <summary>
-        /// <para type="description">Labels to set (added to, or replacing, the base's).</para>
-        /// </summary>
-        [Parameter]
-        [ValidateNotNull]
-        public Hashtable? Label { get; set; }
 
-        /// <summary>
-        /// <para type="description">Environment variables to set, as NAME=value (a name the base sets is replaced).</para>
-        /// </summary>
-        [Parameter]
-        [ValidateNotNull]
-        public string[]? Environment { get; set; }
 
-        /// <summary>
-        /// <para type="description">The entrypoint, as an argument list.</para>
-        /// </summary>
-        [Parameter]
-        [ValidateNotNull]
-        public string[]? Entrypoint { get; set; }
 
-        /// <summary>
-        /// <para type="description">The command (docker's CMD), as an argument list.</para>
-        /// </summary>
-        [Parameter]
-        [ValidateNotNull]
-        public string[]? Command { get; set; }
 
-        /// <summary>
-        /// <para type="description">The working directory of containers run from the image.</para>
-        /// </summary>
-        [Parameter]
-        [ValidateNotNullOrEmpty]
-        public string? WorkingDirectory { get; set; }
 
         /// <summary>
         /// <para type="description">The platform to take from a multi-platform base index; the default is this machine's
@@ -108,11 +78,6 @@ namespace MobyDistribution.PowerShell.Commands
         [ValidateNotNullOrEmpty]
         public string? Prefix { get; set; }
 
-        /// <summary>
-        /// <para type="description">The time recorded as the image's created and in the new history entries; by default SOURCE_DATE_EPOCH when set, else the base image's created time.</para>
-        /// </summary>
-        [Parameter]
-        public System.DateTimeOffset Created { get; set; }
 
         /// <inheritdoc />
         protected override void ProcessRecord()
@@ -129,7 +94,7 @@ namespace MobyDistribution.PowerShell.Commands
 
             var options = new ImageLayerOptions
             {
-                Labels = Label?.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString()!, e => e.Value?.ToString() ?? string.Empty),
+                Labels = ToDictionary(Label),
                 Environment = Environment,
                 Entrypoint = Entrypoint,
                 Command = Command,
@@ -137,7 +102,7 @@ namespace MobyDistribution.PowerShell.Commands
                 Platform = Platform,
                 PreserveTimestamps = PreserveTimestamps,
                 Prefix = Prefix,
-                Created = MyInvocation.BoundParameters.ContainsKey(nameof(Created)) ? Created : (System.DateTimeOffset?)null,
+                Created = CreatedIfGiven,
             };
             var adder = new ImageLayerAdder(Connections);
             var tracker = new BlobProgressTracker();

@@ -24,7 +24,7 @@ namespace MobyDistribution.PowerShell.Commands
     /// <example><code>Set-ImageConfig localhost:5000/team/app:v2 localhost:5000/team/app -Entrypoint '/app/run' -User '1000:1000' -Environment 'MODE=production'</code></example>
     [Cmdlet(VerbsCommon.Set, "ImageConfig", SupportsShouldProcess = true)]
     [OutputType(typeof(Descriptor))]
-    public sealed class SetImageConfigCommand : RegistryRequestCmdletBase
+    public sealed class SetImageConfigCommand : ImageConfigCmdletBase
     {
         /// <summary>
         /// <para type="description">The image or index to change: a tag or digest reference, or what Get-RegistryTag, Get-ImageManifest and Get-ImageConfig write.</para>
@@ -44,12 +44,6 @@ namespace MobyDistribution.PowerShell.Commands
         [ArgumentCompleter(typeof(ImageReferenceCompleter))]
         public ImageReference Destination { get; set; } = null!;
 
-        /// <summary>
-        /// <para type="description">Labels to set (added, or replacing one of the same name in its place).</para>
-        /// </summary>
-        [Parameter]
-        [ValidateNotNull]
-        public Hashtable? Label { get; set; }
 
         /// <summary>
         /// <para type="description">Labels to remove; a name the image lacks is ignored.</para>
@@ -58,33 +52,9 @@ namespace MobyDistribution.PowerShell.Commands
         [ValidateNotNullOrEmpty]
         public string[]? RemoveLabel { get; set; }
 
-        /// <summary>
-        /// <para type="description">Environment variables to set, as NAME=value (a variable of the same name is replaced in its place).</para>
-        /// </summary>
-        [Parameter]
-        [ValidateNotNull]
-        public string[]? Environment { get; set; }
 
-        /// <summary>
-        /// <para type="description">The entrypoint, as an argument list.</para>
-        /// </summary>
-        [Parameter]
-        [ValidateNotNull]
-        public string[]? Entrypoint { get; set; }
 
-        /// <summary>
-        /// <para type="description">The command (docker's CMD), as an argument list.</para>
-        /// </summary>
-        [Parameter]
-        [ValidateNotNull]
-        public string[]? Command { get; set; }
 
-        /// <summary>
-        /// <para type="description">The working directory of containers run from the image.</para>
-        /// </summary>
-        [Parameter]
-        [ValidateNotNullOrEmpty]
-        public string? WorkingDirectory { get; set; }
 
         /// <summary>
         /// <para type="description">The user containers run as: user, uid, user:group or uid:gid.</para>
@@ -93,11 +63,6 @@ namespace MobyDistribution.PowerShell.Commands
         [ValidateNotNullOrEmpty]
         public string? User { get; set; }
 
-        /// <summary>
-        /// <para type="description">The time recorded as the image's created (written in UTC).</para>
-        /// </summary>
-        [Parameter]
-        public System.DateTimeOffset Created { get; set; }
 
         /// <summary>
         /// <para type="description">Annotations to merge into each rewritten image manifest (OCI images only: a Docker schema2 manifest has none, and is refused).</para>
@@ -127,7 +92,7 @@ namespace MobyDistribution.PowerShell.Commands
                 Command = Command,
                 WorkingDirectory = WorkingDirectory,
                 User = User,
-                Created = MyInvocation.BoundParameters.ContainsKey(nameof(Created)) ? Created : (System.DateTimeOffset?)null,
+                Created = CreatedIfGiven,
                 Annotations = ToDictionary(Annotation),
                 Platforms = Platform,
             };
@@ -148,9 +113,6 @@ namespace MobyDistribution.PowerShell.Commands
                 view.Complete(this);
             }
         }
-
-        private static Dictionary<string, string>? ToDictionary(Hashtable? table) =>
-            table?.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString()!, e => e.Value?.ToString() ?? string.Empty);
 
         /// <summary>The plan as -WhatIf shows it: each image's new config and manifest, and the manifest the tag will name.</summary>
         private static string Describe(ImageConfigEditPlan plan)
