@@ -117,6 +117,12 @@ namespace MobyDistribution.Core.Tests
                 var first = await SignAsync(Tags[0], "one");
                 var options = new RepositorySyncOptions { IncludeReferrers = true };
 
+                // The plan that -WhatIf reads names the referrers that would travel, and changes nothing.
+                var shown = await Sync().PlanAsync(Repo(_fx.Anonymous, src), Repo(_fx.Anonymous, dst), new RepositorySyncOptions { IncludeReferrers = true, DetailedPlan = true });
+                Assert.Equal(first, shown.Tags.Single(t => t.Tag == Tags[0]).Referrers!.Single().Referrer.Digest);
+                Assert.Empty(shown.Tags.Single(t => t.Tag == Tags[1]).Referrers!);
+                Assert.DoesNotContain(shown.Tags, t => ReferrerService.IsReferrerTag(t.Tag));
+
                 var results = await Sync().SyncAsync(Repo(_fx.Anonymous, src), Repo(_fx.Anonymous, dst), options);
                 Assert.All(results, r => Assert.Equal(SyncAction.Copied, r.Action));
                 var discovery = new ReferrerDiscovery(_ => Reg.Client(_fx.Anonymous));

@@ -175,6 +175,12 @@ namespace MobyDistribution.Operations
         /// <summary>Why planning failed, for <see cref="SyncAction.Failed"/>.</summary>
         public Exception? Error { get; }
 
+        /// <summary>
+        /// The referrers that would travel with the tag (<see cref="RepositorySyncOptions.IncludeReferrers"/> with
+        /// <see cref="RepositorySyncOptions.DetailedPlan"/>); null when the plan did not look. Set while planning only.
+        /// </summary>
+        public IReadOnlyList<ReferrerCopyStep>? Referrers { get; internal set; }
+
         /// <summary>Whether carrying the plan out changes the destination.</summary>
         public bool ChangesDestination => Action == SyncAction.Copied || Action == SyncAction.Updated || Action == SyncAction.Pruned;
     }
@@ -338,6 +344,18 @@ namespace MobyDistribution.Operations
                 .Concat(pruned.Select(tag => Throttled(throttle, () => PlanPruneAsync(dst, srcRepo, dstRepo, tag, cancellationToken), cancellationToken)))
                 .ToList();
             var tags = await Task.WhenAll(plans).ConfigureAwait(false);
+            if (options.IncludeReferrers && options.DetailedPlan)
+            {
+                // A plan that someone reads says which referrers would travel with each tag.
+                var referrers = new ReferrerCopier(_clients);
+                await Task.WhenAll(tags.Where(t => t.Action != SyncAction.Pruned && t.Action != SyncAction.Failed).Select(t => Throttled(throttle, async () =>
+                {
+                    var copyPlan = t.CopyPlan ?? await _copier.PlanAsync(t.SourceDigest != null ? t.Source.WithDigest(t.SourceDigest) : t.Source, t.Destination,
+                        CopyOptions(options, false), cancellationToken).ConfigureAwait(false);
+                    t.Referrers = await referrers.PlanAsync(copyPlan, cancellationToken).ConfigureAwait(false);
+                    return true;
+                }, cancellationToken))).ConfigureAwait(false);
+            }
             return new RepositorySyncPlan(srcRepo, dstRepo, tags, all.Count);
         }
 

@@ -299,6 +299,11 @@ namespace MobyDistribution.PowerShell.Commands
             var copy = tag.CopyPlan;
             if (copy != null && copy.DestinationChecked)
                 what += $"; transfer {copy.TransferCount} blobs ({DisplayFormat.Size(copy.BytesToTransfer)}), mount {copy.MountCount}, skip {copy.SkipCount}";
+            if (tag.Referrers != null)
+                what += tag.Referrers.Count == 0
+                    ? "; no referrers"
+                    : $"; with {tag.Referrers.Count} referrer{(tag.Referrers.Count == 1 ? string.Empty : "s")}: "
+                        + string.Join(", ", tag.Referrers.Select(r => $"{r.Referrer.Digest} ({r.Referrer.ArtifactType ?? r.Referrer.Kind.ToString()})"));
             return what;
         }
 
