@@ -266,7 +266,9 @@ namespace MobyDistribution.Transport
             if (string.IsNullOrEmpty(token))
                 throw new RegistryException(RegistryErrorKind.Protocol, $"The token service answered without a token [{description}].");
             var lifetime = TimeSpan.FromSeconds(expiresIn);
-            var margin = TimeSpan.FromSeconds(Math.Min(30, expiresIn / 4.0));
+            // Renewed with a third of its life left (at most 30 s): a request that takes the token just before that still
+            // reaches the registry with time to spare, also when it waits behind others on a busy link.
+            var margin = TimeSpan.FromSeconds(Math.Min(30, expiresIn / 3.0));
             var expires = issuedAt + lifetime;
             _log($"Got a token for {(scopes.Count == 0 ? "no scope" : string.Join(" ", scopes))}, valid {expiresIn} s.");
             return new Entry(token!, scopes, expires, expires - margin);
