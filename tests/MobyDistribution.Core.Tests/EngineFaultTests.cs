@@ -84,6 +84,31 @@ namespace MobyDistribution.Core.Tests
         }
 
         [Fact]
+        public async Task A_copy_to_a_destination_that_has_the_image_already_asks_one_HEAD_and_pushes_nothing()
+        {
+            var repo = FaultNames.Repo("present");
+            _bed.Push(_bed.Layers, _bed.Anonymous, repo);
+            using var s = new Scenario(_bed.Basic);
+            var source = new RegistryClient(RegistryEndpoint.Parse(_bed.Anonymous.HostPort), new RegistryClientOptions { CredentialStore = null });
+            var copier = new ImageCopier(r => r.Registry == s.Proxy.HostPort ? s.Client : source);
+            var from = ImageReference.Create(_bed.Anonymous.HostPort, repo, "v1");
+            var to = s.Ref(repo, "copied");
+            await copier.CopyAsync(from, to, new ImageCopyOptions { CheckDestination = false });
+            int before = s.Proxy.Log.Length;
+
+            var again = await copier.CopyAsync(from, to, new ImageCopyOptions { CheckDestination = false });
+
+            Assert.True(again.Plan.UpToDate);
+            Assert.Equal(_bed.Layers.Digest, again.Descriptor.Digest.ToString());
+            Assert.Equal(0, again.TransferredCount + again.MountedCount);
+            var asked = s.Proxy.Log.Skip(before).Where(e => e.Path != "/v2/" && !e.Path.StartsWith("/token", StringComparison.Ordinal)).ToList();
+            Assert.Equal(new[] { "HEAD" }, asked.Select(e => e.Method).ToArray()); // the manifest's HEAD, nothing else
+            Assert.Contains("/manifests/copied", asked[0].Path);
+            Assert.Equal(_bed.Layers.Digest, SkopeoView.Digest(_bed.Basic, repo, "copied"));
+            s.AssertNoLeaks();
+        }
+
+        [Fact]
         public async Task A_chunked_upload_whose_first_PATCH_never_reaches_the_registry_resends_from_byte_0()
         {
             var repo = FaultNames.Repo("first-patch");

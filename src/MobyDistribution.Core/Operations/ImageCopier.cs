@@ -82,6 +82,13 @@ namespace MobyDistribution.Operations
         /// </summary>
         public bool CheckDestination { get; set; } = true;
 
+        /// <summary>
+        /// Ask the destination (one HEAD, sent with the source's manifest GET) whether its tag or digest already names the
+        /// manifest the copy would push; when it does, nothing is copied or pushed (as crane does). A caller that compared
+        /// the digests already (a sync) turns it off.
+        /// </summary>
+        public bool SkipWhenPresent { get; set; } = true;
+
         /// <summary>Blob transfers shared with the other copies of a batch (a sync's tags), so that each blob is moved once.</summary>
         internal SharedBlobTransfers? SharedTransfers { get; set; }
     }
@@ -90,9 +97,11 @@ namespace MobyDistribution.Operations
     public sealed class ImageCopyPlan
     {
         internal ImageCopyPlan(ImageReference source, ImageReference destination, Descriptor sourceDescriptor,
-            IReadOnlyList<BlobCopyStep> blobs, IReadOnlyList<ManifestCopyStep> manifests, bool digestChanges, bool destinationChecked)
+            IReadOnlyList<BlobCopyStep> blobs, IReadOnlyList<ManifestCopyStep> manifests, bool digestChanges, bool destinationChecked,
+            Descriptor? present = null)
         {
             DestinationChecked = destinationChecked;
+            Present = present;
             Source = source;
             Destination = destination;
             SourceDescriptor = sourceDescriptor;
@@ -118,6 +127,15 @@ namespace MobyDistribution.Operations
 
         /// <summary>True when the destination was asked which blobs it has (<see cref="ImageCopyOptions.CheckDestination"/>).</summary>
         public bool DestinationChecked { get; }
+
+        /// <summary>
+        /// The destination's manifest when its tag or digest already names the manifest the copy would push
+        /// (<see cref="ImageCopyOptions.SkipWhenPresent"/>): then every blob is skipped and nothing is pushed. Null otherwise.
+        /// </summary>
+        public Descriptor? Present { get; }
+
+        /// <summary>True when the destination has the image already: carrying the plan out changes nothing.</summary>
+        public bool UpToDate => Present != null;
 
         public long BytesToTransfer => Blobs.Where(b => b.Action == BlobCopyAction.Transfer).Sum(b => Math.Max(0, b.Size));
         public int TransferCount => Blobs.Count(b => b.Action == BlobCopyAction.Transfer);
@@ -180,7 +198,21 @@ namespace MobyDistribution.Operations
             options ??= new ImageCopyOptions();
             var src = _clients(source);
             var dst = _clients(destination);
-            var root = await src.Manifests.GetContentAsync(source.Repository, source.Reference, cancellationToken).ConfigureAwait(false);
+            // Is it there already? Asked with the source's manifest GET, so it costs no round trip of its own.
+            var destinationRef = destination.Tag ?? destination.Digest?.ToString() ?? source.Tag ?? source.Digest?.ToString();
+            var presentAtDestination = options.SkipWhenPresent && destinationRef != null
+                ? TryGetPresentAsync(dst, destination.Repository, destinationRef, cancellationToken)
+                : Task.FromResult<Descriptor?>(null);
+            ManifestContent root;
+            try
+            {
+                root = await src.Manifests.GetContentAsync(source.Repository, source.Reference, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                _ = presentAtDestination.ContinueWith(t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                throw;
+            }
             var manifest = Parse(root, source);
             var manifests = new List<ManifestCopyStep>();
             var blobs = new List<Descriptor>();
@@ -216,8 +248,29 @@ namespace MobyDistribution.Operations
 
             var target = Target(source, destination, rootToPush.Digest);
             manifests.Add(new ManifestCopyStep(rootToPush, target.Tag ?? rootToPush.Digest.ToString(), null));
+            var present = await presentAtDestination.ConfigureAwait(false);
+            if (present != null && present.Digest == rootToPush.Digest)
+            {
+                // The destination names this very manifest: the registry took it only with all its blobs, so none is asked about.
+                var skipped = blobs.GroupBy(b => b.Digest).Select(g => new BlobCopyStep(g.First(), BlobCopyAction.Skip)).ToList();
+                return new ImageCopyPlan(source, target, root.ToDescriptor(), skipped, manifests, digestChanges, options.CheckDestination,
+                    present.WithSource(target.WithDigest(present.Digest)));
+            }
             var steps = await PlanBlobsAsync(src, source, dst, destination, blobs, options.CheckDestination, cancellationToken).ConfigureAwait(false);
             return new ImageCopyPlan(source, target, root.ToDescriptor(), steps, manifests, digestChanges, options.CheckDestination);
+        }
+
+        /// <summary>The destination's manifest for a tag or digest, or null when it has none or will not say (a push-only repository).</summary>
+        private static async Task<Descriptor?> TryGetPresentAsync(RegistryClient dst, string repository, string reference, CancellationToken cancellationToken)
+        {
+            try
+            {
+                return await dst.Manifests.TryGetDescriptorAsync(repository, reference, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RegistryException e) when (e.Kind == RegistryErrorKind.Unauthorized || e.Kind == RegistryErrorKind.Denied || e.Kind == RegistryErrorKind.NotFound)
+            {
+                return null;
+            }
         }
 
         private static Manifest Parse(ManifestContent content, ImageReference where)
@@ -299,6 +352,11 @@ namespace MobyDistribution.Operations
             IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
         {
             options ??= new ImageCopyOptions();
+            if (plan.Present != null)
+            {
+                foreach (var step in plan.Blobs) progress?.Report(new TransferProgress(step.Digest, "Exists", step.Size, step.Size, true));
+                return new ImageCopyResult(plan, plan.Present, 0, new Dictionary<Digest, BlobUploadOutcome>());
+            }
             var src = _clients(plan.Source);
             var dst = _clients(plan.Destination);
             long transferred = 0;

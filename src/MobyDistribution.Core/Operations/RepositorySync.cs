@@ -416,6 +416,8 @@ namespace MobyDistribution.Operations
             ThrottleLimit = options.BlobThrottleLimit,
             // Each blob's transfer asks the destination while it opens its upload: a round trip less per blob than asking first.
             CheckDestination = checkDestination,
+            // The plan compared the tag's digests already.
+            SkipWhenPresent = false,
         };
 
         /// <summary>True when the source's last RateLimit answer leaves fewer pulls than two per tag copied at once.</summary>

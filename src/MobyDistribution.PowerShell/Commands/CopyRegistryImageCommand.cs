@@ -98,7 +98,9 @@ namespace MobyDistribution.PowerShell.Commands
             {
                 view.Complete(this);
             }
-            WriteVerbose($"Copied {plan.Source} to {result.Descriptor.Source}: {result.TransferredCount} blobs transferred ({DisplayFormat.Size(result.BytesTransferred)}), {result.MountedCount} mounted, {result.SkippedCount} skipped.");
+            WriteVerbose(plan.UpToDate
+                ? $"{result.Descriptor.Source} is there already: nothing copied."
+                : $"Copied {plan.Source} to {result.Descriptor.Source}: {result.TransferredCount} blobs transferred ({DisplayFormat.Size(result.BytesTransferred)}), {result.MountedCount} mounted, {result.SkippedCount} skipped.");
             WriteObject(new CopiedImage(result));
             if (referrers.Count == 0) return;
 
@@ -121,6 +123,7 @@ namespace MobyDistribution.PowerShell.Commands
         /// <summary>The plan as -WhatIf shows it.</summary>
         private static string Describe(ImageCopyPlan plan, IReadOnlyList<ReferrerCopyStep> referrers)
         {
+            if (plan.UpToDate) return $"{plan.Destination} has {plan.Present!.Digest} already: nothing to copy or push.";
             var text = new StringBuilder();
             text.Append($"Copy {plan.Source} to {plan.Destination}: transfer {plan.TransferCount} blobs ({DisplayFormat.Size(plan.BytesToTransfer)}), ")
                 .Append($"mount {plan.MountCount}, skip {plan.SkipCount}; push {plan.Manifests.Count} manifest{(plan.Manifests.Count == 1 ? string.Empty : "s")}.");
