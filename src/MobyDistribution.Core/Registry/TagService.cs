@@ -356,7 +356,7 @@ namespace MobyDistribution.Registry
                     if (attrs.IndexOf("rel=\"next\"", StringComparison.OrdinalIgnoreCase) < 0 && attrs.IndexOf("rel=next", StringComparison.OrdinalIgnoreCase) < 0) continue;
                     var target = p.Substring(lt + 1, gt - lt - 1);
                     if (!Uri.TryCreate(current, target, out var uri)) return null;
-                    if (!RegistryTransport.SameOrigin(uri, baseUri))
+                    if (!RedirectLayer.SameOrigin(uri, baseUri))
                         throw new RegistryException(RegistryErrorKind.Security, "The registry's pagination link points to another host; refusing to follow it.");
                     return uri;
                 }

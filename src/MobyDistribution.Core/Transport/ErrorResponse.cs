@@ -46,7 +46,7 @@ namespace MobyDistribution.Transport
             var message = $"{context}: the registry answered {status} {Redaction.Shorten(Redaction.Text(response.ReasonPhrase), 100)}"
                 + (string.IsNullOrEmpty(detail) ? string.Empty : $" ({detail})")
                 + $" [{method} {url}]";
-            var retried = RegistryTransport.RetryNote(response);
+            var retried = RetryLayer.Note(response);
             if (retried != null) message += $"; {retried}.";
             if (RateLimitStatus.Note(response) is string quota) message += $"; {quota}.";
             return new RegistryException(kind, message, status, method, url, errors);

@@ -42,12 +42,6 @@ namespace MobyDistribution.Transport
 
         public RegistryClientOptions Options => _options;
 
-        /// <summary>The client's retry policy, unless a <see cref="RetryScope"/> overrides it for this operation.</summary>
-        internal RetryPolicy Retry => RetryScope.Resolve(_options.Retry);
-
-        /// <summary>The retry history of a response the transport gave up on, or null when it was not retried.</summary>
-        internal static string? RetryNote(HttpResponseMessage response) => RetryLayer.Note(response);
-
         /// <summary>The scheme in use once known (after the first request).</summary>
         public string? Scheme => _probe.Known?.Scheme;
 
@@ -88,8 +82,6 @@ namespace MobyDistribution.Transport
             // /v2/ answered without a challenge: asking again before every upload would only learn the same (one round trip per blob).
             if (response.IsSuccessStatusCode) _openPing = true;
         }
-
-        internal static bool SameOrigin(Uri a, Uri b) => RedirectLayer.SameOrigin(a, b);
 
         /// <summary>Checks that the credentials are accepted: a ping, then (for token auth) a token with no scope.</summary>
         public async Task VerifyCredentialsAsync(CancellationToken cancellationToken)
